@@ -1,0 +1,1 @@
+"""Pure configuration logic: Consul values -> validated lanes and subscribers. No I/O."""

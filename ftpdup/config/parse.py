@@ -1,0 +1,274 @@
+"""Turn the raw Consul key/value tree into a validated Config, collecting every problem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ftpdup.config.literal import ValueDecodeError, decode_mapping
+from ftpdup.config.model import FTP, HTTP, Config, Lane, Problem, Subscriber
+from ftpdup.config.names import name_problem, unix_user_problem
+
+LANES_FOLDER = "incoming_directories"
+LANE_KEYS = {"user", "password", "uid", "lifetime", "exclude"}
+SUBSCRIBER_KEYS = {
+    "mode",
+    "host",
+    "port",
+    "user",
+    "password",
+    "passwd",
+    "directory",
+    "tmp_suff",
+    "consul_service",
+    "service_consul",
+}
+
+
+class Entry:
+    """A raw Consul value and its ModifyIndex."""
+
+    __slots__ = ("modify_index", "value")
+
+    def __init__(self, value: bytes | None, modify_index: int = 0) -> None:
+        self.value = value
+        self.modify_index = modify_index
+
+
+def parse_tree(entries: Mapping[str, Entry], prefix: str = "ftp_duplicator") -> Config:
+    """Given Consul keys (full key -> Entry) under prefix, return the Config they describe.
+
+    Keys look like ``PREFIX/incoming_directories/LANE/settings`` and
+    ``PREFIX/incoming_directories/LANE/subscribers/SUB``. A lane or subscriber
+    with a problem is left out and named in ``broken_lanes`` /
+    ``broken_subscribers``; every problem is listed with its key path.
+    """
+    root = f"{prefix.strip('/')}/{LANES_FOLDER}/"
+    grouped: dict[str, dict[str, Any]] = {}
+    problems: list[Problem] = []
+    for key, entry in sorted(entries.items()):
+        if not key.startswith(root) or key.endswith("/"):
+            continue
+        relative = key[len(root) :]
+        lane_name, _, rest = relative.partition("/")
+        lane = grouped.setdefault(lane_name, {"settings": None, "subscribers": {}})
+        if rest == "settings":
+            lane["settings"] = entry
+        elif rest.startswith("subscribers/") and "/" not in rest[len("subscribers/") :]:
+            lane["subscribers"][rest[len("subscribers/") :]] = entry
+        else:
+            problems.append(Problem(_short(key, prefix), "unknown key, ignored", warning=True))
+
+    lanes = []
+    broken_lanes = set()
+    broken_subscribers = set()
+    for lane_name, raw in grouped.items():
+        lane, lane_problems, bad_subs = _parse_lane(lane_name, raw, prefix)
+        problems.extend(lane_problems)
+        broken_subscribers.update((lane_name, sub) for sub in bad_subs)
+        if lane is None:
+            broken_lanes.add(lane_name)
+        else:
+            lanes.append(lane)
+    return Config(
+        lanes=tuple(lanes),
+        problems=tuple(problems),
+        broken_lanes=frozenset(broken_lanes),
+        broken_subscribers=frozenset(broken_subscribers),
+    )
+
+
+def _short(key: str, prefix: str) -> str:
+    """Return key without the prefix, as shown in messages."""
+    return key[len(prefix.strip("/")) + 1 :] if key.startswith(prefix.strip("/") + "/") else key
+
+
+def _parse_lane(
+    name: str, raw: dict[str, Any], prefix: str
+) -> tuple[Lane | None, list[Problem], list[str]]:
+    """Return (lane or None, problems, names of unusable subscribers) for one lane."""
+    path = f"{LANES_FOLDER}/{name}"
+    problems: list[Problem] = []
+    problem = name_problem(name)
+    if problem:
+        return None, [Problem(path, f"lane {problem}")], []
+    settings_entry: Entry | None = raw["settings"]
+    if settings_entry is None:
+        return None, [Problem(f"{path}/settings", "missing: the lane has no settings key")], []
+    settings = _decode(settings_entry, f"{path}/settings", problems)
+    lane_fields = _lane_fields(settings, f"{path}/settings", problems) if settings else None
+
+    subscribers = []
+    bad_subscribers = []
+    for sub_name, entry in sorted(raw["subscribers"].items()):
+        subscriber = _parse_subscriber(sub_name, entry, f"{path}/subscribers/{sub_name}", problems)
+        if subscriber is None:
+            bad_subscribers.append(sub_name)
+        else:
+            subscribers.append(subscriber)
+    if lane_fields is None:
+        return None, problems, bad_subscribers
+    lane = Lane(
+        name=name,
+        subscribers=tuple(subscribers),
+        modify_index=settings_entry.modify_index,
+        **lane_fields,
+    )
+    return lane, problems, bad_subscribers
+
+
+def _decode(entry: Entry, path: str, problems: list[Problem]) -> dict[str, Any] | None:
+    """Return the dictionary in entry, or None after recording why it cannot be read."""
+    try:
+        return decode_mapping(entry.value)
+    except ValueDecodeError as error:
+        problems.append(Problem(path, str(error)))
+        return None
+
+
+def _lane_fields(
+    settings: dict[str, Any], path: str, problems: list[Problem]
+) -> dict[str, Any] | None:
+    """Return the validated Lane fields from a settings dictionary, or None if any is bad."""
+    errors: list[Problem] = []
+    check = _Checker(settings, path, errors)
+    user = check.string("user", required=True)
+    if user is not None and unix_user_problem(user):
+        errors.append(Problem(path, f"'user': {unix_user_problem(user)}"))
+    password = check.string("password", required=True)
+    uid = check.integer("uid", required=True, minimum=1)
+    lifetime = check.integer("lifetime", minimum=1)
+    exclude = check.string_list("exclude")
+    _warn_unknown(settings, LANE_KEYS, path, problems)
+    problems.extend(errors)
+    if errors:
+        return None
+    return {
+        "user": user,
+        "password": password,
+        "uid": uid,
+        "lifetime": lifetime,
+        "exclude": tuple(exclude or ()),
+    }
+
+
+def _parse_subscriber(
+    name: str, entry: Entry, path: str, problems: list[Problem]
+) -> Subscriber | None:
+    """Return the validated Subscriber stored in entry, or None after recording why not."""
+    problem = name_problem(name)
+    if problem:
+        problems.append(Problem(path, f"subscriber {problem}"))
+        return None
+    value = _decode(entry, path, problems)
+    if value is None:
+        return None
+    errors: list[Problem] = []
+    check = _Checker(value, path, errors)
+    mode = check.string("mode", required=True)
+    if mode is not None and mode not in (FTP, HTTP):
+        errors.append(Problem(path, f'\'mode\' must be "ftp" or "http", not {mode!r}'))
+    service = check.string("consul_service", alias="service_consul")
+    host = check.string("host")
+    if service is None and host is None:
+        errors.append(
+            Problem(path, "'host' is required (or 'consul_service' for a Consul service)")
+        )
+    if service is not None and host is not None:
+        errors.append(Problem(path, "give either 'host' or 'consul_service', not both"))
+    port = check.integer("port", minimum=1, maximum=65535)
+    user = check.string("user")
+    password = check.string("password", alias="passwd")
+    directory = check.string("directory") or "."
+    tmp_suff = check.string("tmp_suff")
+    if mode == FTP and (user is None or password is None):
+        errors.append(Problem(path, "'user' and 'password' are required with mode \"ftp\""))
+    if tmp_suff is not None and ("/" in tmp_suff or not tmp_suff):
+        errors.append(Problem(path, "'tmp_suff' must be a non-empty suffix without '/'"))
+    if any(ord(char) < 32 for char in directory):
+        errors.append(Problem(path, "'directory' must not contain control characters"))
+    _warn_unknown(value, SUBSCRIBER_KEYS, path, problems)
+    problems.extend(errors)
+    if errors:
+        return None
+    if port is None and service is None:
+        port = 21 if mode == FTP else 80
+    return Subscriber(
+        name=name,
+        mode=mode,
+        directory=directory,
+        host=host,
+        port=port,
+        service=service,
+        user=user,
+        password=password,
+        tmp_suff=tmp_suff if tmp_suff is not None else ".t",
+        modify_index=entry.modify_index,
+    )
+
+
+def _warn_unknown(value: dict[str, Any], known: set[str], path: str, problems: list[Problem]):
+    """Record a warning for each key of value that ftpdup does not know."""
+    for key in sorted(set(value) - known):
+        problems.append(Problem(path, f"unknown setting {key!r} ignored", warning=True))
+
+
+class _Checker:
+    """Read typed settings out of one dictionary, recording a Problem for each bad one."""
+
+    def __init__(self, value: dict[str, Any], path: str, errors: list[Problem]) -> None:
+        self.value = value
+        self.path = path
+        self.errors = errors
+
+    def _get(self, key: str, alias: str | None, required: bool) -> Any:
+        """Return the value of key (or of its alias), None if absent."""
+        if key in self.value:
+            return self.value[key]
+        if alias is not None and alias in self.value:
+            return self.value[alias]
+        if required:
+            self.errors.append(Problem(self.path, f"{key!r} is required"))
+        return None
+
+    def string(self, key: str, required: bool = False, alias: str | None = None):
+        """Return the non-empty string under key, or None (recording a problem if bad)."""
+        found = self._get(key, alias, required)
+        if found is None:
+            return None
+        if not isinstance(found, str) or not found:
+            self.errors.append(Problem(self.path, f"{key!r} must be a non-empty string"))
+            return None
+        return found
+
+    def integer(
+        self, key: str, required: bool = False, minimum: int = 0, maximum: int | None = None
+    ) -> int | None:
+        """Return the integer under key (digits in a string are accepted), or None."""
+        found = self._get(key, None, required)
+        if found is None:
+            return None
+        if isinstance(found, str) and found.strip().isdigit():
+            found = int(found)
+        if isinstance(found, bool) or not isinstance(found, int):
+            self.errors.append(Problem(self.path, f"{key!r} must be an integer, not {found!r}"))
+            return None
+        if found < minimum or (maximum is not None and found > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+            self.errors.append(Problem(self.path, f"{key!r} must be {bounds}, not {found}"))
+            return None
+        return found
+
+    def string_list(self, key: str) -> list[str] | None:
+        """Return the list of strings under key (a single string is one pattern), or None."""
+        found = self._get(key, None, False)
+        if found is None:
+            return None
+        if isinstance(found, str):
+            found = [found]
+        if not isinstance(found, (list, tuple)) or not all(
+            isinstance(item, str) and item for item in found
+        ):
+            self.errors.append(Problem(self.path, f"{key!r} must be a list of glob patterns"))
+            return None
+        return list(found)

@@ -1,0 +1,108 @@
+"""Adapter: read the lanes tree and service instances from Consul (py-consul)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+import consul
+import requests
+
+from ftpdup.config.model import Config
+from ftpdup.config.parse import Entry, parse_tree
+
+
+class ConsulError(Exception):
+    """Consul could not be read, or answered something that cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One passing instance of a Consul service: its ID, address and port."""
+
+    id: str
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything read from Consul in one pass."""
+
+    config: Config
+    instances: dict[str, tuple[Instance, ...]]
+    index: int
+
+
+def connect(url: str, token: str | None = None, timeout: float = 10.0) -> consul.Consul:
+    """Given a Consul URL (``http://127.0.0.1:8500``), return a client with that timeout."""
+    parts = urllib.parse.urlsplit(url if "//" in url else f"//{url}")
+    client = consul.Consul(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 8500,
+        scheme=parts.scheme or "http",
+        token=token or None,
+    )
+    if hasattr(client.http, "connections_timeout"):
+        client.http.connections_timeout = timeout
+    return client
+
+
+def read_tree(client: consul.Consul, prefix: str) -> tuple[dict[str, Entry], int]:
+    """Return (every key under prefix -> Entry, Consul index). Raise ConsulError on failure.
+
+    A prefix with no key at all is an error, not an empty configuration: an
+    empty answer from a wiped or wrong Consul must never remove lanes. To
+    run with no lane, keep the folder key ``PREFIX/incoming_directories/``.
+    """
+    folder = prefix.strip("/") + "/"
+    index, items = _call(f"reading {folder}", client.kv.get, folder, recurse=True)
+    if not items:
+        raise ConsulError(
+            f"no key under {folder!r} in Consul: refusing to read that as 'no lanes' "
+            f"(create the folder key {folder}incoming_directories/ to run with none)"
+        )
+    try:
+        entries = {
+            item["Key"]: Entry(item.get("Value"), int(item["ModifyIndex"])) for item in items
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConsulError(f"unreadable answer for {folder!r}: {error!r}") from None
+    return entries, int(index or 0)
+
+
+def read_instances(client: consul.Consul, service: str) -> tuple[Instance, ...]:
+    """Return the passing instances of a Consul service, sorted by ID. Raise ConsulError."""
+    _, nodes = _call(f"reading service {service!r}", client.health.service, service, passing=True)
+    instances = []
+    try:
+        for node in nodes or ():
+            entry = node["Service"]
+            address = entry.get("Address") or node["Node"]["Address"]
+            instances.append(Instance(str(entry["ID"]), str(address), int(entry["Port"])))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConsulError(f"unreadable answer for service {service!r}: {error!r}") from None
+    return tuple(sorted(instances, key=lambda instance: instance.id))
+
+
+def load(client: consul.Consul, prefix: str) -> Snapshot:
+    """Return the validated configuration and the instances of every service it names."""
+    entries, index = read_tree(client, prefix)
+    config = parse_tree(entries, prefix)
+    services = sorted(
+        {sub.service for lane in config.lanes for sub in lane.subscribers if sub.service}
+    )
+    instances = {service: read_instances(client, service) for service in services}
+    return Snapshot(config=config, instances=instances, index=index)
+
+
+def _call(what: str, function, *args, **kwargs):
+    """Call a py-consul function, turning every failure into a ConsulError naming what."""
+    try:
+        return function(*args, **kwargs)
+    except consul.ConsulException as error:
+        raise ConsulError(f"Consul error while {what}: {error}") from None
+    except requests.RequestException as error:
+        raise ConsulError(f"Consul unreachable while {what}: {error}") from None
+    except ValueError as error:
+        raise ConsulError(f"unreadable Consul answer while {what}: {error}") from None

@@ -1,0 +1,76 @@
+"""Pure logic: the workers a configuration asks for (one sprinkler per lane, carriers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ftpdup.config.model import Lane, Subscriber
+from ftpdup.config.names import safe_component
+from ftpdup.consul_source import Instance, Snapshot
+from ftpdup.layout import Layout, carrier_instance
+from ftpdup.settings import Settings
+from ftpdup.specs import CarrierSpec, Output, SprinklerSpec, Target
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Lanes and worker specs wanted on this host, keyed by name / instance name."""
+
+    lanes: dict[str, Lane] = field(default_factory=dict)
+    sprinklers: dict[str, SprinklerSpec] = field(default_factory=dict)
+    carriers: dict[str, CarrierSpec] = field(default_factory=dict)
+
+
+def desired_state(snapshot: Snapshot, host: Settings) -> Desired:
+    """Given a Consul snapshot and the host settings, return the lanes and workers wanted."""
+    layout = Layout(host.data_root)
+    desired = Desired()
+    for lane in snapshot.config.lanes:
+        desired.lanes[lane.name] = lane
+        outputs = []
+        for subscriber in lane.subscribers:
+            for instance, target in _targets(lane, subscriber, snapshot.instances):
+                desired.carriers[instance] = CarrierSpec(
+                    instance=instance,
+                    spool=layout.spool(instance),
+                    dead=layout.dead(instance),
+                    target=target,
+                    max_age=host.carrier_max_age,
+                    retry_max_delay=host.retry_max_delay,
+                )
+                outputs.append(Output(instance, layout.pending(instance), layout.spool(instance)))
+        desired.sprinklers[lane.name] = SprinklerSpec(
+            lane=lane.name,
+            incoming=layout.incoming(lane.name),
+            staging=layout.staging(lane.name),
+            outputs=tuple(outputs),
+            exclude=lane.exclude,
+        )
+    return desired
+
+
+def _targets(lane: Lane, subscriber: Subscriber, instances: dict[str, tuple[Instance, ...]]):
+    """Yield (carrier instance name, Target) for a subscriber: one, or one per service instance."""
+    if subscriber.service is None:
+        yield (
+            carrier_instance(lane.name, subscriber.name),
+            _target(subscriber, subscriber.host, subscriber.port),
+        )
+        return
+    for instance in instances.get(subscriber.service, ()):
+        name = carrier_instance(lane.name, subscriber.name, safe_component(instance.id))
+        port = subscriber.port if subscriber.port is not None else instance.port
+        yield name, _target(subscriber, instance.address, port)
+
+
+def _target(subscriber: Subscriber, host, port) -> Target:
+    """Return the delivery target of subscriber at host:port."""
+    return Target(
+        mode=subscriber.mode,
+        host=host,
+        port=port,
+        directory=subscriber.directory,
+        user=subscriber.user,
+        password=subscriber.password,
+        tmp_suff=subscriber.tmp_suff,
+    )

@@ -1,0 +1,1 @@
+"""Adapters that change this host: accounts, vsftpd, systemd units, collectd."""

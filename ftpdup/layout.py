@@ -1,0 +1,41 @@
+"""Where a lane's and a carrier's files live under the data root (one filesystem)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under one data root; every directory is on the same filesystem.
+
+    - ``incoming/LANE``: the lane's FTP home, where files are uploaded;
+    - ``staging/LANE``: files the sprinkler has taken out of the lane;
+    - ``pending/INSTANCE``: links made for a carrier, not yet visible to it;
+    - ``spool/INSTANCE``: the carrier's queue;
+    - ``dead/INSTANCE``: files that could not be delivered, with their reasons.
+    INSTANCE is ``LANE:SUBSCRIBER`` or ``LANE:SUBSCRIBER:SERVICE_INSTANCE``.
+    """
+
+    root: str
+
+    def incoming(self, lane: str) -> str:
+        return os.path.join(self.root, "incoming", lane)
+
+    def staging(self, lane: str) -> str:
+        return os.path.join(self.root, "staging", lane)
+
+    def pending(self, instance: str) -> str:
+        return os.path.join(self.root, "pending", instance)
+
+    def spool(self, instance: str) -> str:
+        return os.path.join(self.root, "spool", instance)
+
+    def dead(self, instance: str) -> str:
+        return os.path.join(self.root, "dead", instance)
+
+
+def carrier_instance(lane: str, subscriber: str, service_instance: str = "") -> str:
+    """Return the carrier instance name ``LANE:SUB`` or ``LANE:SUB:INSTANCE``."""
+    return ":".join(part for part in (lane, subscriber, service_instance) if part)

@@ -1,0 +1,95 @@
+"""What one worker needs to run (its spec), and how a spec is stored as JSON.
+
+A spec is written by whoever starts the worker (the manager, or a test) and
+read by the worker at start. Carrier specs hold the subscriber's password, so
+the file is root-only; under systemd it reaches the worker as a credential.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Output:
+    """One carrier fed by a sprinkler: where links wait, and the spool they are moved into."""
+
+    instance: str
+    pending: str
+    spool: str
+
+
+@dataclass(frozen=True)
+class SprinklerSpec:
+    """A lane's sprinkler: the incoming directory, its staging directory and its outputs."""
+
+    lane: str
+    incoming: str
+    staging: str
+    outputs: tuple[Output, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how a carrier delivers: one host and port, FTP or HTTP."""
+
+    mode: str
+    host: str
+    port: int
+    directory: str = "."
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tmp_suff: str = ".t"
+
+
+@dataclass(frozen=True)
+class CarrierSpec:
+    """A carrier: its spool, its dead-letter directory, its target and its retry limits."""
+
+    instance: str
+    spool: str
+    dead: str
+    target: Target
+    max_age: int = 86400
+    retry_max_delay: float = 60.0
+    timeout: float = 60.0
+
+
+def to_json(spec: Any) -> str:
+    """Return spec (a SprinklerSpec or CarrierSpec) as canonical JSON text."""
+    body = dataclasses.asdict(spec)
+    body["kind"] = "sprinkler" if isinstance(spec, SprinklerSpec) else "carrier"
+    return json.dumps(body, sort_keys=True, indent=1) + "\n"
+
+
+def digest(spec: Any) -> str:
+    """Return a short hash of spec: it changes exactly when the spec does."""
+    return hashlib.sha256(to_json(spec).encode("utf-8")).hexdigest()[:16]
+
+
+def from_json(text: str):
+    """Given JSON written by to_json, return the SprinklerSpec or CarrierSpec. Raise ValueError."""
+    try:
+        body = json.loads(text)
+        kind = body.pop("kind")
+        if kind == "sprinkler":
+            body["outputs"] = tuple(Output(**output) for output in body["outputs"])
+            body["exclude"] = tuple(body["exclude"])
+            return SprinklerSpec(**body)
+        if kind == "carrier":
+            body["target"] = Target(**body["target"])
+            return CarrierSpec(**body)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"worker spec is not valid: {error}") from None
+    raise ValueError(f"worker spec has unknown kind {kind!r}")
+
+
+def load(path: str):
+    """Return the spec stored in the file at path. Raise ValueError or OSError."""
+    with open(path, encoding="utf-8") as handle:
+        return from_json(handle.read())

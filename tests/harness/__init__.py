@@ -1,0 +1,1 @@
+"""Real components for the tests: Consul, vsftpd, FTP and HTTP subscribers, ftpdup workers."""

@@ -1,0 +1,92 @@
+"""A real Consul dev agent on loopback, on ports of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+
+import consul
+
+from tests.harness.procs import Process, free_port, free_port_run, wait_for
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def consul_binary() -> str:
+    """Return the path of the consul binary (scripts/get-consul fetches and caches it)."""
+    script = os.path.join(REPOSITORY, "scripts", "get-consul")
+    return subprocess.run([script], check=True, capture_output=True, text=True).stdout.strip()
+
+
+class ConsulAgent:
+    """``consul agent -dev`` listening on 127.0.0.1 only."""
+
+    def __init__(self, workdir: str, name: str = "ftpdup-test") -> None:
+        self.http_port = free_port()
+        self.server_port = free_port_run(3)
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.name = name
+        self.workdir = workdir
+        self.process: Process | None = None
+
+    def start(self) -> ConsulAgent:
+        argv = [
+            consul_binary(),
+            "agent",
+            "-dev",
+            "-client",
+            "127.0.0.1",
+            "-bind",
+            "127.0.0.1",
+            "-http-port",
+            str(self.http_port),
+            "-dns-port",
+            "-1",
+            "-grpc-port",
+            "-1",
+            "-server-port",
+            str(self.server_port),
+            "-serf-lan-port",
+            str(self.server_port + 1),
+            "-serf-wan-port",
+            str(self.server_port + 2),
+            "-node",
+            self.name,
+        ]
+        self.process = Process(argv, os.path.join(self.workdir, f"consul-{self.name}.log"))
+        wait_for(self._has_leader, 30, "the Consul agent to elect itself leader")
+        return self
+
+    def _has_leader(self) -> bool:
+        if self.process is not None and not self.process.alive():
+            raise RuntimeError(f"consul exited:\n{self.process.output()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/v1/status/leader", timeout=1) as answer:
+                return bool(json.loads(answer.read()))
+        except OSError:
+            return False
+
+    def client(self) -> consul.Consul:
+        return consul.Consul(host="127.0.0.1", port=self.http_port)
+
+    def put(self, key: str, value) -> None:
+        """Store value (a dict is written as JSON, text as is) under key."""
+        data = json.dumps(value) if isinstance(value, dict) else value
+        assert self.client().kv.put(key, data)
+
+    def delete(self, key: str, recurse: bool = False) -> None:
+        self.client().kv.delete(key, recurse=recurse)
+
+    def register(self, service: str, service_id: str, port: int, address: str = "127.0.0.1"):
+        assert self.client().agent.service.register(
+            service, service_id=service_id, address=address, port=port
+        )
+
+    def deregister(self, service_id: str) -> None:
+        self.client().agent.service.deregister(service_id)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()

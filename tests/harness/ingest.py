@@ -1,0 +1,112 @@
+"""The lanes' FTP ingest: a real vsftpd with ftpdup's own configuration, and lane users."""
+
+from __future__ import annotations
+
+import ftplib
+import os
+import pwd
+import random
+import subprocess
+from contextlib import suppress
+
+from ftpdup.host.vsftpd import VsftpdOptions, render_config, render_pam
+from tests.harness.procs import Process, free_port, port_open, wait_for
+
+PAM_SERVICE = "ftpdup-test"
+
+
+class VsftpdIngest:
+    """vsftpd listening on 127.0.0.1, admitting only the lane users added to it."""
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.userlist = os.path.join(workdir, "vsftpd.users")
+        self.config = os.path.join(workdir, "vsftpd.conf")
+        self.users: dict[str, str] = {}
+        self.process: Process | None = None
+
+    def start(self) -> VsftpdIngest:
+        with open(f"/etc/pam.d/{PAM_SERVICE}", "w") as pam:
+            pam.write(render_pam(debian=os.path.exists("/etc/debian_version")))
+        pasv = free_port()
+        options = VsftpdOptions(
+            listen_port=self.port,
+            listen_address="127.0.0.1",
+            pasv_min_port=pasv,
+            pasv_max_port=pasv + 20,
+            userlist_file=self.userlist,
+            pam_service=PAM_SERVICE,
+            log_file=os.path.join(self.workdir, "vsftpd-transfers.log"),
+        )
+        with open(self.config, "w") as config:
+            config.write(render_config(options))
+        self._write_userlist()
+        os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
+        self.process = Process(["vsftpd", self.config], os.path.join(self.workdir, "vsftpd.log"))
+        wait_for(self._listening, 20, "vsftpd to listen")
+        return self
+
+    def _listening(self) -> bool:
+        if self.process is not None and not self.process.alive():
+            raise RuntimeError(f"vsftpd exited:\n{self.process.output()[-2000:]}")
+        return port_open(self.port)
+
+    def _write_userlist(self) -> None:
+        with open(self.userlist, "w") as handle:
+            handle.write("".join(f"{user}\n" for user in sorted(self.users)))
+
+    def add_lane_user(self, home: str, password: str) -> tuple[str, int]:
+        """Create a Unix account for a lane (nologin shell, home = lane dir); return (name, uid)."""
+        name = f"fdt{random.randrange(16**6):06x}"
+        uid = next(
+            u for u in iter(lambda: random.randrange(20000, 60000), None) if not _uid_used(u)
+        )
+        os.makedirs(home, exist_ok=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--uid",
+                str(uid),
+                "--home-dir",
+                home,
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--no-user-group",
+                "--gid",
+                "users",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+        os.chown(home, uid, -1)
+        os.chmod(home, 0o770)
+        self.users[name] = password
+        self._write_userlist()
+        return name, uid
+
+    def login(self, user: str) -> ftplib.FTP:
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", self.port, timeout=30)
+        ftp.login(user, self.users[user])
+        ftp.set_pasv(True)
+        return ftp
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        for user in self.users:
+            subprocess.run(["userdel", user], capture_output=True)
+        with suppress(FileNotFoundError):
+            os.unlink(f"/etc/pam.d/{PAM_SERVICE}")
+
+
+def _uid_used(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
