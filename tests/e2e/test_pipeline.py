@@ -153,3 +153,22 @@ def test_thousand_files_through_one_lane(world):
     wait_for(lambda: not world.queued_files(), 60, "all queues to empty")
     for roots in world.destinations.values():
         assert len(os.listdir(roots[0])) == 1000
+
+
+def test_killed_workers_lose_and_truncate_nothing(world):
+    world.add_lane("crash")
+    world.add_ftp_subscriber("crash", "ftpsub")
+    world.add_http_subscriber("crash", "websub")
+    pipeline = world.start()
+    files = {f"c-{number:03d}.bin": os.urandom(20000 + number) for number in range(300)}
+    names = list(files)
+    for start in range(0, 300, 50):
+        world.upload("crash", {name: files[name] for name in names[start : start + 50]})
+        # Crash (SIGKILL) and restart one worker after each batch, in turn.
+        kind, name = [("sprinkler", "crash"), ("carrier", "crash:ftpsub"),
+                      ("carrier", "crash:websub")][(start // 50) % 3]  # fmt: skip
+        pipeline.restart_worker(kind, name, kill=True)
+    world.wait_delivered("crash", files, timeout=120)
+    wait_for(lambda: not world.queued_files(), 60, "all queues to empty")
+    for roots in world.destinations.values():
+        assert sorted(os.listdir(roots[0])) == sorted(files)
