@@ -29,9 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         worker.add_argument(
             "--spec",
             help="worker spec file (default: the systemd credential 'spec', "
-            "else SPEC_DIR/KIND/NAME.json)",
+            "else ETC_DIR/workers/KIND/NAME.json)",
         )
     commands.add_parser("check", help="read Consul and report every configuration problem")
+    commands.add_parser("plan", help="print what apply would change on this host")
+    commands.add_parser("apply", help="apply the configuration in Consul to this host")
+    commands.add_parser("watch", help="run the manager unit whenever Consul changes")
     return parser
 
 
@@ -49,6 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(arguments.command, arguments.instance, arguments.spec, host)
     if arguments.command == "check":
         return check(host)
+    from ftpdup.manager import run
+
+    if arguments.command == "plan":
+        return run.plan_command(host)
+    if arguments.command == "apply":
+        return run.apply_command(host)
+    if arguments.command == "watch":
+        return run.Watch(host).run()
     raise AssertionError(arguments.command)  # pragma: no cover - argparse refuses others
 
 
@@ -59,7 +70,7 @@ def spec_path(kind: str, instance: str, explicit: str | None, host: settings.Set
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials and os.path.exists(os.path.join(credentials, "spec")):
         return os.path.join(credentials, "spec")
-    return os.path.join(host.spec_dir, kind, systemd_unescape(instance) + ".json")
+    return host.spec_path(kind, systemd_unescape(instance))
 
 
 def run_worker(kind: str, instance: str, explicit: str | None, host: settings.Settings) -> int:

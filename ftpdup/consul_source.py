@@ -48,7 +48,9 @@ def connect(url: str, token: str | None = None, timeout: float = 10.0) -> consul
     return client
 
 
-def read_tree(client: consul.Consul, prefix: str) -> tuple[dict[str, Entry], int]:
+def read_tree(
+    client: consul.Consul, prefix: str, index: int | None = None, wait: str | None = None
+) -> tuple[dict[str, Entry], int]:
     """Return (every key under prefix -> Entry, Consul index). Raise ConsulError on failure.
 
     A prefix with no key at all is an error, not an empty configuration: an
@@ -56,7 +58,8 @@ def read_tree(client: consul.Consul, prefix: str) -> tuple[dict[str, Entry], int
     run with no lane, keep the folder key ``PREFIX/incoming_directories/``.
     """
     folder = prefix.strip("/") + "/"
-    index, items = _call(f"reading {folder}", client.kv.get, folder, recurse=True)
+    options = {"index": index, "wait": wait} if index is not None else {}
+    index, items = _call(f"reading {folder}", client.kv.get, folder, recurse=True, **options)
     if not items:
         raise ConsulError(
             f"no key under {folder!r} in Consul: refusing to read that as 'no lanes' "
@@ -85,14 +88,24 @@ def read_instances(client: consul.Consul, service: str) -> tuple[Instance, ...]:
     return tuple(sorted(instances, key=lambda instance: instance.id))
 
 
-def load(client: consul.Consul, prefix: str) -> Snapshot:
-    """Return the validated configuration and the instances of every service it names."""
-    entries, index = read_tree(client, prefix)
+def load(
+    client: consul.Consul,
+    prefix: str,
+    extra_services: tuple[str, ...] = (),
+    index: int | None = None,
+    wait: str | None = None,
+) -> Snapshot:
+    """Return the validated configuration and the instances of every service it names.
+
+    extra_services are looked up too (e.g. collectd's). With index and wait,
+    the tree is read by a blocking query that returns once the tree changes
+    past index, or after wait (e.g. "10s").
+    """
+    entries, index = read_tree(client, prefix, index, wait)
     config = parse_tree(entries, prefix)
-    services = sorted(
-        {sub.service for lane in config.lanes for sub in lane.subscribers if sub.service}
-    )
-    instances = {service: read_instances(client, service) for service in services}
+    services = {sub.service for lane in config.lanes for sub in lane.subscribers if sub.service}
+    services |= {service for service in extra_services if service}
+    instances = {service: read_instances(client, service) for service in sorted(services)}
     return Snapshot(config=config, instances=instances, index=index)
 
 

@@ -33,3 +33,5 @@ def setup(level: str = "INFO", name: str = "ftpdup") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # One line per HTTP request of a library is noise, even when debugging ftpdup.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -23,7 +23,8 @@ class Settings:
     consul_timeout: float = 10.0
     key_prefix: str = "ftp_duplicator"
     data_root: str = "/var/lib/ftpdup"
-    spec_dir: str = "/etc/ftpdup/workers"
+    etc_dir: str = "/etc/ftpdup"
+    unit_dir: str = "/etc/systemd/system"
     log_level: str = "info"
     carrier_max_age: int = 86400
     retry_max_delay: float = 60.0
@@ -35,12 +36,16 @@ class Settings:
     collectd_service: str = ""
     collectd_hostname: str = ""
     collectd_config: str = "/etc/collectd.d/ftpdup.conf"
-    vsftpd_config: str = "/etc/ftpdup/vsftpd.conf"
+    vsftpd_unit: str = "ftpdup-vsftpd.service"
     vsftpd_listen_address: str = ""
     vsftpd_listen_port: int = 21
     vsftpd_pasv_address: str = ""
     vsftpd_pasv_min_port: int = 21100
     vsftpd_pasv_max_port: int = 21110
+
+    def spec_path(self, kind: str, name: str) -> str:
+        """Return where the manager keeps the spec of worker kind ("sprinkler"/"carrier") name."""
+        return os.path.join(self.etc_dir, "workers", kind, f"{name}.json")
 
     def consul_token(self) -> str | None:
         """Return the Consul ACL token read from consul_token_file, or None."""

@@ -39,9 +39,12 @@ def test_only_passing_service_instances_are_targets(consul_agent):
     service = "ftpdup-test-health"
     consul_agent.register(service, f"{service}-a", 8001)
     client.agent.service.register(
-        service, service_id=f"{service}-b", address="127.0.0.2", port=8002,
+        service,
+        service_id=f"{service}-b",
+        address="127.0.0.2",
+        port=8002,
         check={"TTL": "60s", "Status": "critical"},
-    )  # fmt: skip
+    )
     try:
         instances = consul_source.read_instances(consul_source.connect(consul_agent.url), service)
         assert instances == (consul_source.Instance(f"{service}-a", "127.0.0.1", 8001),)

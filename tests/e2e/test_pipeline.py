@@ -165,8 +165,11 @@ def test_killed_workers_lose_and_truncate_nothing(world):
     for start in range(0, 300, 50):
         world.upload("crash", {name: files[name] for name in names[start : start + 50]})
         # Crash (SIGKILL) and restart one worker after each batch, in turn.
-        kind, name = [("sprinkler", "crash"), ("carrier", "crash:ftpsub"),
-                      ("carrier", "crash:websub")][(start // 50) % 3]  # fmt: skip
+        kind, name = [
+            ("sprinkler", "crash"),
+            ("carrier", "crash:ftpsub"),
+            ("carrier", "crash:websub"),
+        ][(start // 50) % 3]
         pipeline.restart_worker(kind, name, kill=True)
     world.wait_delivered("crash", files, timeout=120)
     wait_for(lambda: not world.queued_files(), 60, "all queues to empty")

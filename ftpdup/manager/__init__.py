@@ -1,0 +1,1 @@
+"""The manager: reconcile this host with Consul (read actual state, plan, apply)."""

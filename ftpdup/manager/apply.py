@@ -1,0 +1,216 @@
+"""Adapter: carry out a Plan on this host, in an order that never loses a queued file."""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import logging
+import os
+import pwd
+import stat
+import time
+
+from ftpdup.deadletter import bury
+from ftpdup.host import accounts, files
+from ftpdup.host.units import Systemctl, SystemctlError, parse_unit_name
+from ftpdup.layout import Layout
+from ftpdup.lease import no_writer
+from ftpdup.manager.plan import Directory, Plan
+from ftpdup.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Applier:
+    """Apply one Plan; every failure is logged and counted, the rest still goes on."""
+
+    def __init__(self, plan: Plan, host: Settings, systemctl: Systemctl) -> None:
+        self.plan = plan
+        self.host = host
+        self.systemctl = systemctl
+        self.layout = Layout(host.data_root)
+        self.failures = 0
+
+    def _try(self, what: str, function, *args) -> bool:
+        try:
+            function(*args)
+            return True
+        except (OSError, accounts.AccountError, SystemctlError, KeyError) as error:
+            self.failures += 1
+            log.error("%s failed: %s", what, error)
+            return False
+
+    def run(self) -> int:
+        """Apply the plan; return the number of failed steps."""
+        plan = self.plan
+        for account in plan.create_accounts:
+            self._try(
+                f"creating account {account.user}",
+                accounts.create,
+                account.user,
+                account.uid,
+                self.host.service_group,
+                account.home,
+                account.lane,
+                account.password,
+            )
+        for account in plan.set_passwords:
+            if self._try(
+                f"setting the password of {account.user}",
+                accounts.set_password,
+                account.user,
+                account.password,
+            ):
+                log.info("password of %s (lane %s) set", account.user, account.lane)
+        if plan.stop:
+            self._try(
+                "stopping removed workers",
+                self.systemctl.act,
+                "disable",
+                plan.stop,
+                "--now",
+                "--no-reload",
+            )
+        for path in plan.removes:
+            if files.remove(path):
+                log.info("removed %s", path)
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.dirname(path))
+        for directory in plan.directories:
+            self._try(f"preparing {directory.path}", _ensure_directory, directory)
+        for path, (content, mode) in plan.writes.items():
+            if self._try(f"writing {path}", files.write_atomic, path, content, mode):
+                log.info("wrote %s", path)
+        if plan.enable:
+            self._try(
+                "enabling new workers", self.systemctl.act, "enable", plan.enable, "--no-reload"
+            )
+        if plan.daemon_reload:
+            self._try("daemon-reload", self.systemctl.daemon_reload)
+        self._vsftpd()
+        for kind in ("sprinkler", "carrier"):
+            self._units(kind)
+        for instance, reason in plan.bury_carriers.items():
+            self._bury_carrier(instance, reason)
+        for lane, reason in plan.remove_lanes.items():
+            self._remove_lane(lane, reason)
+        for user in plan.remove_accounts:
+            self._try(f"removing account {user}", accounts.remove, user)
+        for lane, (minutes, names) in plan.expire.items():
+            self._expire(lane, minutes, names)
+        if plan.reload_collectd and self.systemctl.unit_exists("collectd.service"):
+            self._try(
+                "reloading collectd", self.systemctl.act, "reload-or-restart", ["collectd.service"]
+            )
+        return self.failures
+
+    def _vsftpd(self) -> None:
+        unit = self.host.vsftpd_unit
+        verb = self.plan.vsftpd
+        state = self.systemctl.active_states([unit]).get(unit)
+        if state not in ("active", "activating", "reloading"):
+            verb = "start"
+        elif verb == "reload":
+            verb = "reload-or-restart"
+        if verb:
+            self._try(f"{verb} {unit}", self.systemctl.act, verb, [unit])
+
+    def _units(self, kind: str) -> None:
+        def mine(units: set[str]) -> set[str]:
+            return {u for u in units if (parse_unit_name(u) or ("", ""))[0] == kind}
+
+        if mine(self.plan.restart):
+            self._try(f"restarting {kind}s", self.systemctl.act, "restart", mine(self.plan.restart))
+        if mine(self.plan.start):
+            self._try(f"starting {kind}s", self.systemctl.act, "start", mine(self.plan.start))
+
+    def _bury_carrier(self, instance: str, reason: str) -> None:
+        dead = self.layout.dead(instance)
+        count = 0
+        for folder in (self.layout.pending(instance), self.layout.spool(instance)):
+            count += _bury_all(folder, dead, reason)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        self._give_to_workers(dead)
+        level = logging.WARNING if count else logging.INFO
+        log.log(
+            level,
+            "carrier %s removed (%s): %d queued files moved to %s",
+            instance,
+            reason,
+            count,
+            dead,
+        )
+
+    def _remove_lane(self, lane: str, reason: str) -> None:
+        dead = self.layout.dead(lane)
+        count = 0
+        for folder in (self.layout.incoming(lane), self.layout.staging(lane)):
+            count += _bury_all(folder, dead, reason)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        files.remove(os.path.join(self.host.etc_dir, "lanes", f"{lane}.json"))
+        self._give_to_workers(dead)
+        level = logging.WARNING if count else logging.INFO
+        log.log(level, "lane %s removed: %d files left in it moved to %s", lane, count, dead)
+
+    def _give_to_workers(self, folder: str) -> None:
+        """Hand a dead-letter directory the manager wrote to the workers' user and group."""
+        try:
+            uid = pwd.getpwnam(self.host.service_user).pw_uid
+            gid = grp.getgrnam(self.host.service_group).gr_gid
+        except KeyError:
+            return
+        for root, directories, names in os.walk(folder):
+            for path in [root] + [os.path.join(root, n) for n in directories + names]:
+                with contextlib.suppress(OSError):
+                    os.lchown(path, uid, gid)
+
+    def _expire(self, lane: str, minutes: int, names: list[str]) -> None:
+        folder = self.layout.incoming(lane)
+        limit = time.time() - minutes * 60
+        reason = f"expired: not forwarded within the lane's lifetime of {minutes} min"
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                if os.lstat(path).st_mtime >= limit:
+                    continue
+                with no_writer(path) as idle:
+                    if idle:
+                        bury(path, self.layout.dead(lane), reason)
+                        self._give_to_workers(self.layout.dead(lane))
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                self.failures += 1
+                log.error("expiring %s in lane %s failed: %s", name, lane, error)
+
+
+def _bury_all(folder: str, dead: str, reason: str) -> int:
+    """Move every regular file of folder to the dead letters; return how many."""
+    count = 0
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                bury(path, dead, reason)
+                count += 1
+        except FileNotFoundError:
+            continue
+    return count
+
+
+def _ensure_directory(directory: Directory) -> None:
+    """Create directory if needed and give it its owner, group and mode."""
+    os.makedirs(directory.path, exist_ok=True)
+    uid = pwd.getpwnam(directory.owner).pw_uid
+    gid = grp.getgrnam(directory.group).gr_gid
+    info = os.lstat(directory.path)
+    if (info.st_uid, info.st_gid) != (uid, gid):
+        os.chown(directory.path, uid, gid)
+    if stat.S_IMODE(info.st_mode) != directory.mode:
+        os.chmod(directory.path, directory.mode)

@@ -1,0 +1,139 @@
+"""A real systemd: a Debian 12 root filesystem booted with systemd-nspawn.
+
+The container shares the host's network (servers on 127.0.0.1 are reachable
+both ways); ``--volatile=overlay`` throws away every change at shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+from tests.harness.consul_agent import REPOSITORY
+from tests.harness.procs import Process, wait_for
+
+PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def rootfs() -> str:
+    """Return the cached root filesystem, building it if needed (scripts/build-rootfs)."""
+    script = os.path.join(REPOSITORY, "scripts", "build-rootfs")
+    done = subprocess.run([script], check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+class Container:
+    """One booted container; ``run`` executes commands inside it."""
+
+    def __init__(self, workdir: str, name: str = "ftpdup-test") -> None:
+        self.workdir = workdir
+        self.name = name
+        self.process: Process | None = None
+        self.leader = 0
+
+    def boot(self) -> Container:
+        subprocess.run([os.path.join(REPOSITORY, "scripts", "nspawn-prepare")], check=True)
+        argv = [
+            "systemd-nspawn",
+            "-D",
+            rootfs(),
+            "-M",
+            self.name,
+            "--register=no",
+            "--keep-unit",
+            "-b",
+            "--console=passive",
+            "--volatile=overlay",
+        ]
+        self.process = Process(argv, os.path.join(self.workdir, f"nspawn-{self.name}.log"))
+        self.leader = wait_for(self._leader, 60, "the container's init")
+        wait_for(self._booted, 120, "the container to finish booting", interval=0.2)
+        return self
+
+    def _leader(self) -> int:
+        assert self.process is not None
+        if not self.process.alive():
+            raise RuntimeError(f"systemd-nspawn exited:\n{self.process.output()[-3000:]}")
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        return int(found[0]) if found else 0
+
+    def _booted(self) -> bool:
+        state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
+        return state in ("running", "degraded")
+
+    def run(self, *argv: str, check: bool = True, input: str | None = None, timeout: float = 300):
+        """Run argv inside the container; return the CompletedProcess (text)."""
+        result = subprocess.run(
+            ["nsenter", "-t", str(self.leader), "-a", "env", "-i", PATH, *argv],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def path(self, inside: str) -> str:
+        """Return the host path of a path inside the container."""
+        return f"/proc/{self.leader}/root{inside}"
+
+    def copy_in(self, source: str, destination: str) -> None:
+        target = self.path(destination)
+        if os.path.isdir(source):
+            shutil.copytree(
+                source,
+                target,
+                symlinks=True,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns(
+                    ".git", ".venv", "__pycache__", "*.egg-info", "build"
+                ),
+            )
+        else:
+            shutil.copy2(source, target)
+
+    def write(self, inside: str, text: str, mode: int = 0o644) -> None:
+        target = self.path(inside)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as handle:
+            handle.write(text)
+        os.chmod(target, mode)
+
+    # systemd's view -----------------------------------------------------------------
+
+    def is_active(self, unit: str) -> str:
+        return self.run("systemctl", "is-active", unit, check=False).stdout.strip()
+
+    def show(self, unit: str, prop: str) -> str:
+        return self.run("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
+
+    def main_pid(self, unit: str) -> int:
+        return int(self.show(unit, "MainPID") or 0)
+
+    def journal(self, unit: str) -> str:
+        return self.run("journalctl", "--no-pager", "-o", "cat", "-u", unit, check=False).stdout
+
+    def units(self, pattern: str = "ftpdup*") -> dict[str, str]:
+        """Return {unit: ActiveState} of loaded units matching pattern."""
+        out = self.run(
+            "systemctl", "list-units", "--all", "--plain", "--no-legend", pattern, check=False
+        ).stdout
+        return {line.split()[0]: line.split()[2] for line in out.splitlines() if line.strip()}
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.alive() and self.leader:
+            self.run("systemctl", "poweroff", "--no-block", check=False, timeout=30)
+            deadline = time.monotonic() + 30
+            while self.process.alive() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        self.process.stop()
+        self.process = None

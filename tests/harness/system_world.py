@@ -1,0 +1,168 @@
+"""A system test's lanes and subscribers, applied by ftpdup's own manager under systemd."""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import io
+import os
+import random
+import uuid
+
+from ftpdup.host.units import unit_name
+from ftpdup.layout import Layout
+from tests.harness.consul_agent import ConsulAgent
+from tests.harness.container import Container
+from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
+from tests.harness.procs import wait_for
+
+DATA_ROOT = "/var/lib/ftpdup"
+
+
+class SystemWorld:
+    """Lanes in Consul (unique names), subscriber servers on the host, files by FTP."""
+
+    def __init__(self, box: Container, agent: ConsulAgent, base_dir: str) -> None:
+        self.box = box
+        self.agent = agent
+        self.tag = uuid.uuid4().hex[:6]
+        self.root = os.path.join(base_dir, f"system-{self.tag}")
+        os.makedirs(self.root, mode=0o755)
+        self.layout = Layout(DATA_ROOT)
+        self.lanes: dict[str, dict] = {}
+        self.servers: dict[str, FtpSubscriber | HttpSubscriber] = {}
+        self.destinations: dict[str, list[str]] = {}
+
+    def key(self, lane: str, rest: str) -> str:
+        return f"{self.box.prefix}/incoming_directories/{lane}/{rest}"
+
+    def lane(self, short: str) -> str:
+        """Return this test's full lane name for short (with a '-': escaped in unit names)."""
+        return f"{short}-{self.tag}"
+
+    def add_lane(self, short: str, **extra) -> str:
+        lane = self.lane(short)
+        settings = {
+            "user": f"up{self.tag}{short}"[:32],
+            "password": uuid.uuid4().hex,
+            "uid": random.randrange(30000, 60000),
+            "lifetime": 60,
+            "exclude": ["*.t"],
+            **extra,
+        }
+        self.agent.put(self.key(lane, "settings"), settings)
+        self.lanes[lane] = settings
+        return lane
+
+    def add_ftp_subscriber(self, lane: str, name: str, directory: str = ".") -> FtpSubscriber:
+        root = os.path.join(self.root, f"ftp-{name}")
+        server = FtpSubscriber(root, self.root, password=uuid.uuid4().hex).start()
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+        self.servers[name] = server
+        self.put_subscriber(
+            lane,
+            name,
+            {
+                "mode": "ftp",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "user": server.user,
+                "password": server.password,
+                "directory": directory,
+            },
+        )
+        self.destinations[f"{lane}:{name}"] = [os.path.join(root, directory)]
+        return server
+
+    def add_http_subscriber(self, lane: str, name: str, directory: str = ".") -> HttpSubscriber:
+        root = os.path.join(self.root, f"http-{name}")
+        server = HttpSubscriber(root, self.root).start()
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+        self.servers[name] = server
+        self.put_subscriber(
+            lane,
+            name,
+            {"mode": "http", "host": "127.0.0.1", "port": server.port, "directory": directory},
+        )
+        self.destinations[f"{lane}:{name}"] = [os.path.join(root, directory)]
+        return server
+
+    def add_service_instance(self, service: str, number: int, directory: str) -> str:
+        """Start an HTTP server and register it as an instance of service; return its ID."""
+        root = os.path.join(self.root, f"{service}-{number}")
+        server = HttpSubscriber(root, self.root).start()
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+        instance_id = f"{service}-{number}"
+        self.servers[instance_id] = server
+        self.agent.register(service, instance_id, server.port)
+        return os.path.join(root, directory)
+
+    def put_subscriber(self, lane: str, name: str, value: dict) -> None:
+        self.agent.put(self.key(lane, f"subscribers/{name}"), value)
+
+    def upload(self, lane: str, files: dict[str, bytes]) -> None:
+        settings = self.lanes[lane]
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", self.box.ftp_port, timeout=30)
+        ftp.login(settings["user"], settings["password"])
+        try:
+            for name, data in files.items():
+                ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+        finally:
+            ftp.quit()
+
+    def wait_at(self, folders: list[str], files: dict[str, bytes], timeout: float = 60) -> None:
+        expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        for folder in folders:
+            wait_for(
+                lambda folder=folder: _holds(folder, expected),
+                timeout,
+                f"{len(files)} files in {folder}\n{self.journal()}",
+                interval=0.2,
+            )
+
+    def journal(self) -> str:
+        return self.box.run(
+            "journalctl", "--no-pager", "-n", "60", "-o", "short-monotonic", check=False
+        ).stdout
+
+    def unit(self, kind: str, name: str) -> str:
+        return unit_name(kind, name)
+
+    def wait_active(self, unit: str, timeout: float = 60) -> None:
+        wait_for(
+            lambda: self.box.is_active(unit) == "active",
+            timeout,
+            f"{unit} to be active\n{self.journal()}",
+            interval=0.2,
+        )
+
+    def wait_gone(self, unit: str, timeout: float = 60) -> None:
+        wait_for(
+            lambda: self.box.is_active(unit) in ("inactive", "unknown"),
+            timeout,
+            f"{unit} to be stopped\n{self.journal()}",
+            interval=0.2,
+        )
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        if not self.agent.process or not self.agent.process.alive():
+            return
+        for lane in self.lanes:
+            self.agent.delete(self.key(lane, ""), recurse=True)
+        for service_id in list(self.agent.client().agent.services()):
+            if service_id in self.servers:
+                self.agent.deregister(service_id)
+
+
+def _holds(folder: str, expected: dict[str, str]) -> bool:
+    for name, digest in expected.items():
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                if hashlib.sha256(handle.read()).hexdigest() != digest:
+                    return False
+        except FileNotFoundError:
+            return False
+    return True

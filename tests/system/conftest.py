@@ -1,0 +1,78 @@
+"""ftpdup installed from this checkout into a container booted with systemd-nspawn."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.consul_agent import REPOSITORY, ConsulAgent
+from tests.harness.container import Container
+from tests.harness.procs import free_port, wait_for
+from tests.harness.system_world import SystemWorld
+
+SETTINGS = """\
+[ftpdup]
+consul_url = {consul_url}
+key_prefix = {prefix}
+log_level = info
+restart_period = {restart_period}
+restart_variance = 1
+stop_timeout = 20
+retry_max_delay = 2
+
+[vsftpd]
+listen_address = 127.0.0.1
+listen_port = {ftp_port}
+pasv_min_port = {pasv}
+pasv_max_port = {pasv_max}
+"""
+
+
+@pytest.fixture(scope="module")
+def system_consul(base_dir):
+    """A Consul agent of the system tests' own (one test stops it)."""
+    agent = ConsulAgent(base_dir, name="system")
+    try:
+        yield agent.start()
+    finally:
+        agent.stop()
+
+
+@pytest.fixture(scope="module")
+def container(base_dir, system_consul):
+    """A booted container with ftpdup installed, enabled and pointed at system_consul."""
+    box = Container(base_dir, name="ftpdup-system")
+    try:
+        box.boot()
+        box.copy_in(REPOSITORY, "/opt/ftpdup/src")
+        box.run("/opt/ftpdup/src/scripts/install-from-checkout")
+        pasv = free_port()
+        box.ftp_port = free_port()
+        prefix = "ftpdup-system"
+        system_consul.put(f"{prefix}/incoming_directories/", None)
+        box.write(
+            "/etc/ftpdup/ftpdup.conf",
+            SETTINGS.format(
+                consul_url=system_consul.url,
+                prefix=prefix,
+                restart_period=3600,
+                ftp_port=box.ftp_port,
+                pasv=pasv,
+                pasv_max=pasv + 10,
+            ),
+        )
+        box.run("systemctl", "enable", "--now", "ftpdup.target")
+        wait_for(lambda: box.is_active("ftpdup-watch.service") == "active", 60, "ftpdup-watch")
+        wait_for(lambda: box.is_active("ftpdup-vsftpd.service") == "active", 60, "vsftpd")
+        box.prefix = prefix
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def world(container, system_consul, base_dir):
+    test_world = SystemWorld(container, system_consul, base_dir)
+    try:
+        yield test_world
+    finally:
+        test_world.close()
