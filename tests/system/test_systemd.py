@@ -9,6 +9,7 @@ accounts, files at the destinations.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -51,6 +52,43 @@ def test_new_lane_gets_account_vsftpd_login_units_and_delivery(world, container)
         + container.run("journalctl", "--no-pager", "-o", "cat").stdout
     )
     assert not [secret for secret in secrets if secret in visible]
+
+
+def test_units_verify_and_workers_are_hardened(world, container):
+    listing = container.run("sh", "-c", "ls /usr/lib/systemd/system/ftpdup*").stdout.split()
+    assert len(listing) == 7
+    container.run("systemd-analyze", "verify", *listing)
+    lane = world.add_lane("sec")
+    world.add_http_subscriber(lane, "websub")
+    for unit in (world.unit("sprinkler", lane), world.unit("carrier", f"{lane}:websub")):
+        world.wait_active(unit)
+        report = container.run("systemd-analyze", "security", "--no-pager", unit).stdout
+        exposure = float(re.search(r"Overall exposure level for .*: (\d+\.\d+)", report)[1])
+        assert exposure <= 2.0, report
+        status = container.show(unit, "StatusText")
+        assert "forwarded" in status or "queued" in status
+
+
+def test_password_change_and_lifetime_expiry(world, container):
+    lane = world.add_lane("life", lifetime=1)
+    world.add_http_subscriber(lane, "websub")
+    world.wait_active(world.unit("sprinkler", lane))
+    # An excluded leftover (an abandoned upload) older than the lane's lifetime.
+    world.upload(lane, {"abandoned.t": b"never renamed"})
+    stale = container.path(f"{world.layout.incoming(lane)}/abandoned.t")
+    old = time.time() - 120
+    os.utime(stale, (old, old))
+    settings = dict(world.lanes[lane], password="a-new-password")
+    world.agent.put(world.key(lane, "settings"), settings)
+    world.lanes[lane] = settings
+    dead = container.path(f"{world.layout.dead(lane)}/files/abandoned.t")
+    wait_for(
+        lambda: os.path.exists(dead), 90, f"the expired file in the dead letters\n{world.journal()}"
+    )
+    assert not os.path.exists(stale)
+    files = files_named("new-password")
+    world.upload(lane, files)  # logs in with the new password
+    world.wait_at(world.destinations[f"{lane}:websub"], files)
 
 
 def test_changing_one_subscriber_restarts_only_its_carrier(world, container):

@@ -1,0 +1,199 @@
+"""The manager's pure reconcile: what it plans for a given Consul snapshot and host state."""
+
+from __future__ import annotations
+
+import json
+
+from ftpdup import specs
+from ftpdup.config.parse import Entry, parse_tree
+from ftpdup.consul_source import Instance, Snapshot
+from ftpdup.host.accounts import Account
+from ftpdup.host.units import drop_in_path, unit_name
+from ftpdup.manager.actual import Actual
+from ftpdup.manager.plan import LaneRecord, make_plan
+from ftpdup.settings import Settings
+
+HOST = Settings(etc_dir="/etc/ftpdup", unit_dir="/etc/systemd/system", data_root="/srv/dup")
+LANE = {"user": "obsup", "password": "pw", "uid": 3001, "lifetime": 5}
+FTP = {"mode": "ftp", "host": "h", "user": "u", "password": "p"}
+WEB = {"mode": "http", "host": "w", "port": 8080}
+
+
+def snapshot(values: dict, instances=None) -> Snapshot:
+    entries = {
+        f"ftp_duplicator/incoming_directories/{key}": Entry(
+            json.dumps(value).encode() if isinstance(value, dict) else value.encode()
+        )
+        for key, value in values.items()
+    }
+    entries["ftp_duplicator/incoming_directories/"] = Entry(None)
+    return Snapshot(parse_tree(entries), instances or {}, 1)
+
+
+def applied(snap: Snapshot, accounts=None, now: float = 1e9) -> Actual:
+    """Return the Actual a host has once make_plan's plan for snap was applied."""
+    actual = Actual(accounts=dict(accounts or {}))
+    plan = make_plan(snap, HOST, actual, now)
+    for account in plan.create_accounts:
+        actual.accounts[account.user] = Account(
+            account.user, account.uid, f"ftpdup lane {account.lane}", account.home
+        )
+    for path, (text, _) in plan.writes.items():
+        if "/workers/" in path:
+            kind = path.split("/workers/")[1].split("/")[0]
+            actual.specs[kind][path.rsplit("/", 1)[1][: -len(".json")]] = text
+        elif "/lanes/" in path:
+            actual.lanes[path.rsplit("/", 1)[1][: -len(".json")]] = text
+        else:
+            actual.files[path] = text
+    actual.active = {unit: "active" for unit in plan.start | plan.enable}
+    return actual
+
+
+def test_new_lane_creates_account_files_and_units():
+    plan = make_plan(snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP}), HOST, Actual(), 0)
+    assert [(a.user, a.uid, a.home) for a in plan.create_accounts] == [
+        ("obsup", 3001, "/srv/dup/incoming/obs")
+    ]
+    assert (
+        plan.enable == plan.start == {unit_name("sprinkler", "obs"), unit_name("carrier", "obs:a")}
+    )
+    assert "/etc/ftpdup/workers/carrier/obs:a.json" in plan.writes
+    assert plan.writes["/etc/ftpdup/workers/carrier/obs:a.json"][1] == 0o600
+    assert plan.daemon_reload and plan.vsftpd == "restart"
+    assert "pw" not in " ".join(plan.lines()).split()
+
+
+def test_second_pass_changes_nothing():
+    snap = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP, "obs/subscribers/b": WEB})
+    plan = make_plan(snap, HOST, applied(snap), 0)
+    assert plan.lines() == []
+
+
+def test_changing_one_subscriber_restarts_only_its_carrier():
+    before = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP, "obs/subscribers/b": WEB})
+    after = snapshot(
+        {
+            "obs/settings": LANE,
+            "obs/subscribers/a": FTP,
+            "obs/subscribers/b": {**WEB, "directory": "new"},
+        }
+    )
+    plan = make_plan(after, HOST, applied(before), 0)
+    assert plan.restart == {unit_name("carrier", "obs:b")}
+    assert plan.start == plan.enable == plan.stop == set()
+    assert plan.daemon_reload  # the carrier's drop-in carries the new digest
+
+
+def test_removed_subscriber_is_stopped_and_its_queue_buried():
+    before = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP, "obs/subscribers/b": WEB})
+    after = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP})
+    plan = make_plan(after, HOST, applied(before), 0)
+    assert plan.stop == {unit_name("carrier", "obs:b")}
+    assert plan.bury_carriers == {"obs:b": "subscriber b removed from lane obs"}
+    assert plan.restart == {unit_name("sprinkler", "obs")}  # its outputs changed
+    assert "/etc/ftpdup/workers/carrier/obs:b.json" in plan.removes
+
+
+def test_broken_subscriber_keeps_its_carrier_and_the_sprinkler_keeps_feeding_it():
+    before = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP, "obs/subscribers/b": WEB})
+    after = snapshot(
+        {"obs/settings": LANE, "obs/subscribers/a": FTP, "obs/subscribers/b": {"mode": "gopher"}}
+    )
+    plan = make_plan(after, HOST, applied(before), 0)
+    assert plan.stop == plan.restart == set() and plan.bury_carriers == {}
+    assert any("'mode' must be" in error for error in plan.errors)
+
+
+def test_broken_lane_is_left_exactly_as_it_is():
+    before = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP})
+    after = snapshot({"obs/settings": "{not valid", "obs/subscribers/a": FTP})
+    plan = make_plan(after, HOST, applied(before), 0)
+    assert plan.changes() is False
+    assert plan.errors == [
+        "incoming_directories/obs/settings: value is neither JSON nor a Python literal "
+        "(JSON: Expecting property name enclosed in double quotes at line 1 column 2)"
+    ]
+
+
+def test_removed_lane_removes_account_units_and_buries():
+    before = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP})
+    plan = make_plan(snapshot({}), HOST, applied(before), 0)
+    assert plan.stop == {unit_name("sprinkler", "obs"), unit_name("carrier", "obs:a")}
+    assert plan.remove_lanes == {"obs": "lane obs removed from Consul"}
+    assert plan.remove_accounts == ["obsup"]
+    assert plan.bury_carriers == {"obs:a": "lane obs removed from Consul"}
+
+
+def test_accounts_ftpdup_did_not_create_are_never_touched():
+    foreign = {"obsup": Account("obsup", 3001, "Some Body", "/home/obsup")}
+    plan = make_plan(snapshot({"obs/settings": LANE}), HOST, Actual(accounts=foreign), 0)
+    assert plan.create_accounts == plan.set_passwords == [] and plan.enable == set()
+    assert "exists and is not ftpdup's account" in plan.errors[0]
+    taken_uid = {"other": Account("other", 3001, "", "/home/other")}
+    plan = make_plan(snapshot({"obs/settings": LANE}), HOST, Actual(accounts=taken_uid), 0)
+    assert plan.create_accounts == [] and "uid 3001 belongs to account 'other'" in plan.errors[0]
+    # A removed lane whose account was not ftpdup's keeps the account.
+    actual = Actual(
+        accounts=foreign,
+        lanes={
+            "obs": LaneRecord.for_lane(snapshot({"obs/settings": LANE}).config.lanes[0]).to_json()
+        },
+    )
+    assert make_plan(snapshot({}), HOST, actual, 0).remove_accounts == []
+
+
+def test_password_change_sets_the_password_only():
+    before = snapshot({"obs/settings": LANE})
+    plan = make_plan(
+        snapshot({"obs/settings": {**LANE, "password": "new"}}), HOST, applied(before), 0
+    )
+    assert [a.user for a in plan.set_passwords] == ["obsup"]
+    assert plan.restart == plan.start == set()
+    assert "new" not in "".join(plan.lines())
+
+
+def test_service_instances_get_one_carrier_each_and_gone_ones_are_buried():
+    values = {"obs/settings": LANE, "obs/subscribers/c": {"mode": "http", "consul_service": "s"}}
+    two = {"s": (Instance("s-1", "10.0.0.1", 81), Instance("s-2", "10.0.0.2", 82))}
+    actual = applied(snapshot(values, two))
+    assert set(actual.specs["carrier"]) == {"obs:c:s-1", "obs:c:s-2"}
+    target = specs.from_json(actual.specs["carrier"]["obs:c:s-2"]).target
+    assert (target.host, target.port) == ("10.0.0.2", 82)
+    plan = make_plan(snapshot(values, {"s": two["s"][:1]}), HOST, actual, 0)
+    assert plan.stop == {unit_name("carrier", "obs:c:s-2")}
+    assert "s-2" in plan.bury_carriers["obs:c:s-2"]
+
+
+def test_lifetime_expiry_lists_only_old_files():
+    actual = applied(snapshot({"obs/settings": LANE}))
+    actual.lane_files = {"obs": [("old.t", 1000.0), ("new.t", 1000.0 + 299)]}
+    plan = make_plan(snapshot({"obs/settings": LANE}), HOST, actual, now=1000.0 + 301)
+    assert plan.expire == {"obs": (5, ["old.t"])}
+
+
+def test_collectd_config_is_written_when_its_service_has_an_instance():
+    host = Settings(
+        etc_dir="/e",
+        unit_dir="/u",
+        data_root="/d",
+        collectd_service="collectd",
+        collectd_config="/c/ftpdup.conf",
+    )
+    snap = snapshot(
+        {"obs/settings": LANE, "obs/subscribers/a": FTP},
+        {"collectd": (Instance("c1", "10.1.1.1", 25826),)},
+    )
+    plan = make_plan(snap, host, Actual(), 0)
+    text = plan.writes["/c/ftpdup.conf"][0]
+    assert '<Directory "/d/incoming/obs">' in text and '<Directory "/d/spool/obs:a">' in text
+    assert 'Server "10.1.1.1" "25826"' in text and plan.reload_collectd
+    plan = make_plan(snapshot({"obs/settings": LANE}), host, Actual(), 0)
+    assert "has no passing instance" in plan.errors[0] and "/c/ftpdup.conf" not in plan.writes
+
+
+def test_drop_ins_carry_the_credential_and_digest_never_a_secret():
+    plan = make_plan(snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP}), HOST, Actual(), 0)
+    drop_in = plan.writes[drop_in_path(HOST.unit_dir, unit_name("carrier", "obs:a"))][0]
+    assert "LoadCredential=spec:/etc/ftpdup/workers/carrier/obs:a.json" in drop_in
+    assert "FTPDUP_SPEC_DIGEST=" in drop_in and "password" not in drop_in
