@@ -11,7 +11,9 @@ from ftpdup.config.names import systemd_escape, systemd_unescape
 
 log = logging.getLogger(__name__)
 
-DROP_IN_NAME = "50-ftpdup.conf"
+# Distinct names: an instance's drop-in would hide a template drop-in of the same name.
+SETTINGS_DROP_IN = "40-ftpdup-settings.conf"
+SPEC_DROP_IN = "50-ftpdup-spec.conf"
 HEADER = "# Managed by ftpdup: do not edit, it is rewritten by the manager.\n"
 KINDS = ("sprinkler", "carrier")
 
@@ -31,8 +33,9 @@ def parse_unit_name(unit: str) -> tuple[str, str] | None:
 
 
 def drop_in_path(unit_dir: str, unit: str) -> str:
-    """Return the path of ftpdup's drop-in for unit (an instance or a template)."""
-    return os.path.join(unit_dir, f"{unit}.d", DROP_IN_NAME)
+    """Return the path of ftpdup's drop-in for unit: settings for a template, spec otherwise."""
+    name = SETTINGS_DROP_IN if unit.endswith("@.service") else SPEC_DROP_IN
+    return os.path.join(unit_dir, f"{unit}.d", name)
 
 
 def instance_drop_in(spec_path: str, digest: str) -> str:

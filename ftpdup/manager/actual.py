@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
-from ftpdup.host.units import DROP_IN_NAME, KINDS, Systemctl, unit_name
+from ftpdup.host.units import KINDS, SETTINGS_DROP_IN, SPEC_DROP_IN, Systemctl, unit_name
 from ftpdup.host.vsftpd import PAM_SERVICE
 from ftpdup.layout import Layout
 from ftpdup.settings import Settings
@@ -59,9 +59,9 @@ def _lane_files(directory: str) -> list[tuple[str, float]]:
 
 def managed_paths(host: Settings) -> list[str]:
     """Return the paths of the files the manager writes that exist now or always exist."""
-    paths = glob.glob(
-        os.path.join(glob.escape(host.unit_dir), "ftpdup-*@*.service.d", DROP_IN_NAME)
-    )
+    folders = os.path.join(glob.escape(host.unit_dir), "ftpdup-*@*.service.d")
+    paths = glob.glob(os.path.join(folders, SPEC_DROP_IN))
+    paths += glob.glob(os.path.join(folders, SETTINGS_DROP_IN))
     paths += [
         os.path.join(host.etc_dir, "vsftpd.conf"),
         os.path.join(host.etc_dir, "vsftpd.users"),

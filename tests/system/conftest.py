@@ -54,7 +54,7 @@ def container(base_dir, system_consul):
             SETTINGS.format(
                 consul_url=system_consul.url,
                 prefix=prefix,
-                restart_period=3600,
+                restart_period=3000,
                 ftp_port=box.ftp_port,
                 pasv=pasv,
                 pasv_max=pasv + 10,
