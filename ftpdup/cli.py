@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from ftpdup import __version__, consul_source, logs, settings, specs
+from ftpdup import __version__, logs, settings, specs
 from ftpdup.config.names import systemd_unescape
 
 log = logging.getLogger("ftpdup")
@@ -100,6 +100,8 @@ def run_worker(kind: str, instance: str, explicit: str | None, host: settings.Se
 
 def check(host: settings.Settings) -> int:
     """Read the configuration from Consul and print every problem; return 1 if any error."""
+    from ftpdup import consul_source
+
     try:
         client = consul_source.connect(host.consul_url, host.consul_token(), host.consul_timeout)
         snapshot = consul_source.load(client, host.key_prefix)

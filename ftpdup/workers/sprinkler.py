@@ -15,7 +15,7 @@ step 2 is incomplete; a pending name means step 3 is. No carrier ever sees a
 file twice, and no file is lost.
 
 A file still open for writing (an upload in progress, found by the startup
-scan) is left alone: its close brings it back.
+scan) is left alone and looked at again every 0.25 s until it is closed.
 
 Same name: a file is never overwritten. While an older file of the same name
 is still queued (in staging, pending or the spool), the newer one waits one
@@ -38,6 +38,9 @@ from ftpdup.workers.loop import MAX_WAIT, Worker, ago
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
+# The kernel reports IN_CLOSE_WRITE a moment before it drops the writer's
+# count, so a file just closed can still refuse the lease: look again soon.
+BUSY_RETRY_SECONDS = 0.25
 
 
 class Sprinkler(Worker):
@@ -49,6 +52,8 @@ class Sprinkler(Worker):
         self.directory = spec.incoming
         self.waiting: list[str] = []
         self.blocked_lane: set[str] = set()
+        self.busy: set[str] = set()
+        self.last_busy_retry = 0.0
         self.blocked_staging: set[str] = set()
         self.blocked_pending: set[tuple[Output, str]] = set()
         self.forwarded = 0
@@ -74,14 +79,21 @@ class Sprinkler(Worker):
         self.waiting.extend(names)
 
     def step(self) -> float:
-        if self._blocked() and time.monotonic() - self.last_retry >= RETRY_SECONDS:
+        now = time.monotonic()
+        if self._blocked() and now - self.last_retry >= RETRY_SECONDS:
             self._retry_blocked()
+        if self.busy and now - self.last_busy_retry >= BUSY_RETRY_SECONDS:
+            self.last_busy_retry = now
+            self.waiting.extend(sorted(self.busy))
+            self.busy.clear()
         waiting, self.waiting = self.waiting, []
         for name in waiting:
             if self.stopping:
                 self.waiting.extend(waiting[waiting.index(name) :])
                 break
             self.take(name)
+        if self.busy:
+            return BUSY_RETRY_SECONDS
         return RETRY_SECONDS if self._blocked() else MAX_WAIT
 
     def status(self) -> str:
@@ -107,11 +119,13 @@ class Sprinkler(Worker):
                 return
             with no_writer(source) as complete:
                 if not complete:
-                    log.debug("%s is still being written, waiting for its close", name)
+                    log.debug("%s is still being written, looking again shortly", name)
+                    self.busy.add(name)
                     return
                 os.rename(source, staged)
         except FileNotFoundError:
             return
+        self.busy.discard(name)
         self.blocked_lane.discard(name)
         self.fan_out(name)
 

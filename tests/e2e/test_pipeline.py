@@ -175,3 +175,21 @@ def test_killed_workers_lose_and_truncate_nothing(world):
     wait_for(lambda: not world.queued_files(), 60, "all queues to empty")
     for roots in world.destinations.values():
         assert sorted(os.listdir(roots[0])) == sorted(files)
+
+
+def test_sigterm_finishes_the_file_in_flight(world):
+    world.add_lane("term")
+    world.add_http_subscriber("term", "websub")
+    pipeline = world.start()
+    data = os.urandom(1024 * 1024) * 300  # 300 MiB: long enough to stop it mid-transfer
+    world.upload("term", {"huge.bin": data})
+    destination = os.path.join(world.destinations[("term", "websub")][0], "huge.bin")
+    carrier = pipeline.worker("carrier", "term:websub")
+    wait_for(lambda: os.path.exists(destination), 60, "the transfer to start", interval=0.01)
+    assert os.path.getsize(destination) < len(data)  # still in flight
+    assert carrier.stop(timeout=120) == 0
+    assert os.path.getsize(destination) == len(data)
+    with open(destination, "rb") as handle:
+        assert handle.read() == data
+    assert world.queued_files() == []
+    assert "stopping after the file in flight" in carrier.output()
