@@ -280,6 +280,13 @@ def test_consul_outage_changes_nothing_and_delivery_goes_on(world, container, sy
     assert result.returncode != 0
     journal = container.journal("ftpdup-manager.service")
     assert "Consul unreachable" in journal and "nothing changed" in journal
+    # The timer stays armed after a failed run: it will try again.
+    assert container.is_active("ftpdup-manager.timer") == "active"
+    assert container.show("ftpdup-manager.timer", "NextElapseUSecMonotonic") not in (
+        "",
+        "0",
+        "infinity",
+    )
     for unit in units:
         assert container.is_active(unit) == "active"
         assert container.main_pid(unit) == pids[unit]
