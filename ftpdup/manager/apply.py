@@ -125,13 +125,8 @@ class Applier:
             self._try(f"starting {kind}s", self.systemctl.act, "start", mine(self.plan.start))
 
     def _bury_carrier(self, instance: str, reason: str) -> None:
-        dead = self.layout.dead(instance)
-        count = 0
-        for folder in (self.layout.pending(instance), self.layout.spool(instance)):
-            count += _bury_all(folder, dead, reason)
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
-        self._give_to_workers(dead)
+        folders = (self.layout.pending(instance), self.layout.spool(instance))
+        count = self._empty_into_dead(folders, self.layout.dead(instance), reason)
         level = logging.WARNING if count else logging.INFO
         log.log(
             level,
@@ -139,20 +134,31 @@ class Applier:
             instance,
             reason,
             count,
-            dead,
+            self.layout.dead(instance),
         )
 
     def _remove_lane(self, lane: str, reason: str) -> None:
-        dead = self.layout.dead(lane)
+        folders = (self.layout.incoming(lane), self.layout.staging(lane))
+        count = self._empty_into_dead(folders, self.layout.dead(lane), reason)
+        files.remove(os.path.join(self.host.etc_dir, "lanes", f"{lane}.json"))
+        level = logging.WARNING if count else logging.INFO
+        log.log(
+            level,
+            "lane %s removed: %d files left in it moved to %s",
+            lane,
+            count,
+            self.layout.dead(lane),
+        )
+
+    def _empty_into_dead(self, folders, dead: str, reason: str) -> int:
+        """Bury every file of folders in dead, remove the folders; return how many files."""
         count = 0
-        for folder in (self.layout.incoming(lane), self.layout.staging(lane)):
+        for folder in folders:
             count += _bury_all(folder, dead, reason)
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
-        files.remove(os.path.join(self.host.etc_dir, "lanes", f"{lane}.json"))
         self._give_to_workers(dead)
-        level = logging.WARNING if count else logging.INFO
-        log.log(level, "lane %s removed: %d files left in it moved to %s", lane, count, dead)
+        return count
 
     def _give_to_workers(self, folder: str) -> None:
         """Hand a dead-letter directory the manager wrote to the workers' user and group."""

@@ -139,8 +139,11 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     desired = desired_state(snapshot, host)
     records = {lane: LaneRecord.from_json(text) for lane, text in actual.lanes.items()}
     kept_lanes = set(snapshot.config.broken_lanes) & set(actual.lanes)
-    for lane in list(desired.lanes.values()):
-        if not _plan_account(plan, lane, records.get(lane.name), actual, layout):
+    claimed: dict[object, str] = {}
+    for lane in sorted(desired.lanes.values(), key=lambda lane: lane.name):
+        if not _claim(plan, lane, claimed) or not _plan_account(
+            plan, lane, records.get(lane.name), actual, layout
+        ):
             kept_lanes.add(lane.name)
     _keep_lanes(desired, kept_lanes, actual)
     _keep_broken_subscribers(desired, snapshot, actual, layout)
@@ -151,6 +154,19 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     _plan_expiry(plan, desired, actual, now)
     _plan_collectd(plan, desired, snapshot, host, actual, layout)
     return plan
+
+
+def _claim(plan: Plan, lane: Lane, claimed: dict[object, str]) -> bool:
+    """Return False (with an error) if another lane already uses lane's user or uid."""
+    for what, value in (("user", lane.user), ("uid", lane.uid)):
+        other = claimed.setdefault((what, value), lane.name)
+        if other != lane.name:
+            plan.errors.append(
+                f"incoming_directories/{lane.name}/settings: {what} {value!r} is "
+                f"already lane {other}'s; lane not applied"
+            )
+            return False
+    return True
 
 
 def _plan_account(plan: Plan, lane: Lane, record, actual, layout: Layout) -> bool:
@@ -192,11 +208,21 @@ def _keep_lanes(desired: Desired, kept: set[str], actual) -> None:
         desired.sprinklers.pop(lane, None)
         for instance in [i for i in desired.carriers if i.split(":", 1)[0] == lane]:
             del desired.carriers[instance]
-        if lane in actual.specs["sprinkler"]:
-            desired.sprinklers[lane] = specs.from_json(actual.specs["sprinkler"][lane])
+        sprinkler = _load(actual.specs["sprinkler"].get(lane))
+        if sprinkler is not None:
+            desired.sprinklers[lane] = sprinkler
         for instance, text in actual.specs["carrier"].items():
-            if instance.split(":", 1)[0] == lane:
-                desired.carriers[instance] = specs.from_json(text)
+            carrier = _load(text) if instance.split(":", 1)[0] == lane else None
+            if carrier is not None:
+                desired.carriers[instance] = carrier
+
+
+def _load(text: str | None):
+    """Return the spec stored in text, or None if there is none or it is unreadable."""
+    try:
+        return specs.from_json(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def _keep_broken_subscribers(desired: Desired, snapshot: Snapshot, actual, layout: Layout):
@@ -205,9 +231,9 @@ def _keep_broken_subscribers(desired: Desired, snapshot: Snapshot, actual, layou
         if lane not in desired.lanes:
             continue
         kept = {
-            instance: specs.from_json(text)
+            instance: spec
             for instance, text in actual.specs["carrier"].items()
-            if instance.split(":")[:2] == [lane, subscriber]
+            if instance.split(":")[:2] == [lane, subscriber] and (spec := _load(text))
         }
         if not kept:
             continue

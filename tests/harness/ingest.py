@@ -12,8 +12,6 @@ from contextlib import suppress
 from ftpdup.host.vsftpd import VsftpdOptions, render_config, render_pam
 from tests.harness.procs import Process, free_port, port_open, wait_for
 
-PAM_SERVICE = "ftpdup-test"
-
 
 class VsftpdIngest:
     """vsftpd listening on 127.0.0.1, admitting only the lane users added to it."""
@@ -25,9 +23,10 @@ class VsftpdIngest:
         self.config = os.path.join(workdir, "vsftpd.conf")
         self.users: dict[str, str] = {}
         self.process: Process | None = None
+        self.pam_service = f"ftpdup-test-{self.port}"
 
     def start(self) -> VsftpdIngest:
-        with open(f"/etc/pam.d/{PAM_SERVICE}", "w") as pam:
+        with open(f"/etc/pam.d/{self.pam_service}", "w") as pam:
             pam.write(render_pam(debian=os.path.exists("/etc/debian_version")))
         pasv = free_port()
         options = VsftpdOptions(
@@ -36,7 +35,7 @@ class VsftpdIngest:
             pasv_min_port=pasv,
             pasv_max_port=pasv + 20,
             userlist_file=self.userlist,
-            pam_service=PAM_SERVICE,
+            pam_service=self.pam_service,
             log_file=os.path.join(self.workdir, "vsftpd-transfers.log"),
         )
         with open(self.config, "w") as config:
@@ -101,7 +100,7 @@ class VsftpdIngest:
         for user in self.users:
             subprocess.run(["userdel", user], capture_output=True)
         with suppress(FileNotFoundError):
-            os.unlink(f"/etc/pam.d/{PAM_SERVICE}")
+            os.unlink(f"/etc/pam.d/{self.pam_service}")
 
 
 def _uid_used(uid: int) -> bool:

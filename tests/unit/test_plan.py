@@ -197,3 +197,12 @@ def test_drop_ins_carry_the_credential_and_digest_never_a_secret():
     drop_in = plan.writes[drop_in_path(HOST.unit_dir, unit_name("carrier", "obs:a"))][0]
     assert "LoadCredential=spec:/etc/ftpdup/workers/carrier/obs:a.json" in drop_in
     assert "FTPDUP_SPEC_DIGEST=" in drop_in and "password" not in drop_in
+
+
+def test_two_lanes_claiming_one_account_apply_only_the_first():
+    snap = snapshot({"a/settings": LANE, "b/settings": {**LANE, "uid": 3002}})
+    plan = make_plan(snap, HOST, Actual(), 0)
+    assert [account.lane for account in plan.create_accounts] == ["a"]
+    assert plan.errors == [
+        "incoming_directories/b/settings: user 'obsup' is already lane a's; lane not applied"
+    ]
