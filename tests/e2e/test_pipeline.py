@@ -7,8 +7,11 @@ separate processes.
 
 from __future__ import annotations
 
+import ftplib
 import io
 import os
+import socket
+import struct
 import time
 
 import pytest
@@ -101,6 +104,27 @@ def test_upload_in_progress_is_not_forwarded_before_it_completes(world):
     ftp.voidresp()
     ftp.quit()
     world.wait_delivered("slow", {"partial.bin": data})
+
+
+def test_aborted_uploads_are_not_forwarded(world):
+    world.add_lane("abort")
+    world.add_http_subscriber("abort", "web")
+    world.start()
+    ftp = world.ingest.login(world.lane_users["abort"])
+    ftp.voidcmd("TYPE I")
+    for number in range(10):
+        connection = ftp.transfercmd(f"STOR aborted-{number}.bin")
+        connection.sendall(os.urandom(100000))
+        # Reset the data connection: vsftpd sees a failed upload and deletes it.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+        with pytest.raises(ftplib.error_temp):
+            ftp.voidresp()
+    ftp.quit()
+    world.upload("abort", {"complete.bin": b"whole"})
+    world.wait_delivered("abort", {"complete.bin": b"whole"})
+    assert os.listdir(world.destinations[("abort", "web")][0]) == ["complete.bin"]
+    assert world.queued_files() == []
 
 
 def test_lane_without_subscriber_deletes_its_files(world):
