@@ -52,6 +52,7 @@ def main() -> None:
                 prefix=box.prefix,
                 restart_period=3600,
                 ftp_port=box.ftp_port,
+                collectd_service="",
                 pasv=pasv,
                 pasv_max=pasv + 10,
             ),

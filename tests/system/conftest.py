@@ -9,6 +9,7 @@ from tests.harness.container import Container
 from tests.harness.procs import free_port, wait_for
 from tests.harness.system_world import SystemWorld
 
+COLLECTD_SERVICE = "ftpdup-test-collectd"
 SETTINGS = """\
 [ftpdup]
 consul_url = {consul_url}
@@ -18,6 +19,9 @@ restart_period = {restart_period}
 restart_variance = 1
 stop_timeout = 20
 retry_max_delay = 2
+collectd_service = {collectd_service}
+collectd_hostname = ftpdup-system-test
+collectd_config = /etc/collectd/collectd.conf.d/ftpdup.conf
 
 [vsftpd]
 listen_address = 127.0.0.1
@@ -56,9 +60,15 @@ def container(base_dir, system_consul):
                 prefix=prefix,
                 restart_period=3000,
                 ftp_port=box.ftp_port,
+                collectd_service=COLLECTD_SERVICE,
                 pasv=pasv,
                 pasv_max=pasv + 10,
             ),
+        )
+        # collectd (Debian's collectd-core) reads ftpdup's file and little else.
+        box.write(
+            "/etc/collectd/collectd.conf",
+            'Interval 1\nInclude "/etc/collectd/collectd.conf.d/*.conf"\n',
         )
         box.run("systemctl", "enable", "--now", "ftpdup.target")
         wait_for(lambda: box.is_active("ftpdup-watch.service") == "active", 60, "ftpdup-watch")

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 
 import pytest
 
+from ftpdup.host.files import read_text
 from tests.harness.procs import wait_for
+from tests.system.conftest import COLLECTD_SERVICE
 
 pytestmark = pytest.mark.system
 
@@ -263,6 +266,40 @@ def test_runtime_max_restart_loses_no_file(world, container):
     for unit in units:
         os.unlink(container.path(f"/etc/systemd/system/{unit}.d/90-test-runtime.conf"))
     container.run("systemctl", "daemon-reload")
+
+
+def test_collectd_counts_files_of_every_lane_and_spool(world, container):
+    lane = world.add_lane("cnt")
+    world.add_http_subscriber(lane, "websub")
+    world.wait_active(world.unit("carrier", f"{lane}:websub"))
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(1.0)
+    instance_id = f"collectd-{world.tag}"
+    world.agent.register(COLLECTD_SERVICE, instance_id, receiver.getsockname()[1])
+    try:
+        config = container.path("/etc/collectd/collectd.conf.d/ftpdup.conf")
+        wait_for(
+            lambda: lane in (read_text(config) or ""),
+            60,
+            f"ftpdup's collectd configuration\n{world.journal()}",
+        )
+        text = read_text(config)
+        assert f'<Directory "/var/lib/ftpdup/incoming/{lane}">' in text
+        assert f'<Directory "/var/lib/ftpdup/spool/{lane}:websub">' in text
+        wait_for(lambda: container.is_active("collectd.service") == "active", 60, "collectd")
+        # collectd really sends the counts: its packets name the plugin and our instances.
+        seen = b""
+        deadline = time.monotonic() + 60
+        while f"incoming-{lane}".encode() not in seen and time.monotonic() < deadline:
+            try:
+                seen += receiver.recv(65536)
+            except socket.timeout:
+                continue
+        assert b"filecount" in seen and f"incoming-{lane}".encode() in seen
+    finally:
+        world.agent.deregister(instance_id)
+        receiver.close()
 
 
 def test_consul_outage_changes_nothing_and_delivery_goes_on(world, container, system_consul):
