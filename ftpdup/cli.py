@@ -1,4 +1,4 @@
-"""Command line: ``ftpdup sprinkler|carrier|check ...`` (argparse, one subcommand each)."""
+"""Command line: ``ftpdup sprinkler|carrier|check|plan|apply|watch`` (argparse)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ log = logging.getLogger("ftpdup")
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with one subparser per action."""
-    parser = argparse.ArgumentParser(prog="ftpdup", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ftpdup",
+        description="Duplicate the files uploaded into FTP lanes to all their subscribers.",
+    )
     parser.add_argument("--version", action="version", version=f"ftpdup {__version__}")
     parser.add_argument("--config", help=f"settings file (default {settings.DEFAULT_PATH})")
     parser.add_argument("--log-level", help="debug, info, warning or error")
