@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ftplib
-import hashlib
 import io
 import os
 import random
@@ -13,6 +12,7 @@ from ftpdup.host.units import unit_name
 from ftpdup.layout import Layout
 from tests.harness.consul_agent import ConsulAgent
 from tests.harness.container import Container
+from tests.harness.delivery import wait_until_held
 from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
 from tests.harness.procs import wait_for
 
@@ -112,14 +112,8 @@ class SystemWorld:
             ftp.quit()
 
     def wait_at(self, folders: list[str], files: dict[str, bytes], timeout: float = 60) -> None:
-        expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         for folder in folders:
-            wait_for(
-                lambda folder=folder: _holds(folder, expected),
-                timeout,
-                f"{len(files)} files in {folder}\n{self.journal()}",
-                interval=0.2,
-            )
+            wait_until_held(folder, files, timeout, self.journal)
 
     def journal(self) -> str:
         return self.box.run(
@@ -155,14 +149,3 @@ class SystemWorld:
         for service_id in list(self.agent.client().agent.services()):
             if service_id in self.servers:
                 self.agent.deregister(service_id)
-
-
-def _holds(folder: str, expected: dict[str, str]) -> bool:
-    for name, digest in expected.items():
-        try:
-            with open(os.path.join(folder, name), "rb") as handle:
-                if hashlib.sha256(handle.read()).hexdigest() != digest:
-                    return False
-        except FileNotFoundError:
-            return False
-    return True

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import uuid
 
 from ftpdup.layout import Layout
 from tests.harness.consul_agent import ConsulAgent
+from tests.harness.delivery import wait_until_held
 from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
 from tests.harness.ingest import VsftpdIngest
 from tests.harness.pipeline import Pipeline
-from tests.harness.procs import wait_for
 
 
 class World:
@@ -111,17 +110,10 @@ class World:
 
     def wait_delivered(self, lane: str, files: dict[str, bytes], timeout: float = 60.0):
         """Wait until every subscriber destination of lane holds files byte for byte."""
-        expected = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        for (dest_lane, sub), roots in self.destinations.items():
-            if dest_lane != lane:
-                continue
-            for root in roots:
-                wait_for(
-                    lambda root=root: _holds(root, expected),
-                    timeout,
-                    f"{len(files)} files at {lane}/{sub} ({root})\n{self._logs()}",
-                    interval=0.1,
-                )
+        for (dest_lane, _), roots in self.destinations.items():
+            if dest_lane == lane:
+                for root in roots:
+                    wait_until_held(root, files, timeout, self._logs)
 
     def queued_files(self) -> list[str]:
         """Return every file left in incoming, staging, pending and spool directories."""
@@ -143,15 +135,3 @@ class World:
             if self.tag in service_id:
                 self.agent.deregister(service_id)
         self.agent.delete(self.prefix, recurse=True)
-
-
-def _holds(root: str, expected: dict[str, str]) -> bool:
-    for name, digest in expected.items():
-        path = os.path.join(root, name)
-        try:
-            with open(path, "rb") as handle:
-                if hashlib.sha256(handle.read()).hexdigest() != digest:
-                    return False
-        except FileNotFoundError:
-            return False
-    return True
