@@ -6,6 +6,7 @@ import ftplib
 import io
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -51,7 +52,8 @@ def main() -> None:
         return
     if os.path.exists(STATE):
         stop()
-    os.makedirs(WORKDIR, mode=0o755, exist_ok=True)
+    shutil.rmtree(WORKDIR, ignore_errors=True)  # a fresh start: no file from an earlier demo
+    os.makedirs(WORKDIR, mode=0o755)
     print("== starting Consul, an FTP subscriber and an HTTP (WebDAV) subscriber on 127.0.0.1")
     agent = ConsulAgent(WORKDIR, name="demo").start()
     ftp_sub = FtpSubscriber(os.path.join(WORKDIR, "ftp-subscriber"), WORKDIR).start()
