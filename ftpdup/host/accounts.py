@@ -26,8 +26,9 @@ class Account:
     comment: str
     home: str
 
-    def owned_by_ftpdup(self) -> bool:
-        return self.comment.startswith(COMMENT_PREFIX)
+    def is_lane_account(self, lane: str) -> bool:
+        """Return True if ftpdup created this account for lane."""
+        return self.comment == f"{COMMENT_PREFIX}{lane}"
 
 
 def read_accounts() -> dict[str, Account]:

@@ -184,7 +184,7 @@ def _plan_account(plan: Plan, lane: Lane, record, actual, layout: Layout) -> boo
             return False
         plan.create_accounts.append(wanted)
         return True
-    if account.comment != f"ftpdup lane {lane.name}":
+    if not account.is_lane_account(lane.name):
         plan.errors.append(
             f"{where}: account {lane.user!r} exists and is not ftpdup's account "
             f"of this lane ({account.comment!r}); lane not applied"
@@ -332,7 +332,7 @@ def _plan_removed_lanes(plan: Plan, desired: Desired, records, actual, kept: set
         if record is None:
             continue
         account = actual.accounts.get(record.user)
-        if account is not None and account.comment == f"ftpdup lane {lane}":
+        if account is not None and account.is_lane_account(lane):
             plan.remove_accounts.append(record.user)
 
 
