@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
 
 from ftpdup import __version__, logs, settings, specs
@@ -31,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         worker.add_argument(
             "--spec",
-            help="worker spec file (default: the systemd credential 'spec', "
-            "else ETC_DIR/workers/KIND/NAME.json)",
+            help="worker spec file (default: standard input when it is a file, as "
+            "systemd gives it, else ETC_DIR/workers/KIND/INSTANCE.json)",
         )
     commands.add_parser("check", help="read Consul and report every configuration problem")
     commands.add_parser("plan", help="print what apply would change on this host")
@@ -66,34 +67,44 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(arguments.command)  # pragma: no cover - argparse refuses others
 
 
-def spec_path(kind: str, instance: str, explicit: str | None, host: settings.Settings) -> str:
-    """Return where the worker's spec is: explicit, the systemd credential, or the spec dir."""
+def read_spec(kind: str, instance: str, explicit: str | None, host: settings.Settings):
+    """Return the worker's spec and where it came from. Raise OSError or ValueError.
+
+    The spec comes from --spec, else from standard input when it is a regular
+    file (the unit's ``StandardInput=file:``, opened by systemd as root), else
+    from the manager's spec directory.
+    """
     if explicit:
-        return explicit
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and os.path.exists(os.path.join(credentials, "spec")):
-        return os.path.join(credentials, "spec")
-    return host.spec_path(kind, systemd_unescape(instance))
+        return specs.load(explicit), explicit
+    if stat.S_ISREG(os.fstat(0).st_mode):
+        with os.fdopen(os.dup(0), encoding="utf-8") as handle:
+            return specs.from_json(handle.read()), "standard input"
+    path = host.spec_path(kind, systemd_unescape(instance))
+    return specs.load(path), path
 
 
 def run_worker(kind: str, instance: str, explicit: str | None, host: settings.Settings) -> int:
     """Load the worker's spec and run it until stopped; return the exit code."""
     from ftpdup.specs import CarrierSpec, SprinklerSpec
-    from ftpdup.workers.carrier import Carrier
-    from ftpdup.workers.sprinkler import Sprinkler
 
-    path = spec_path(kind, instance, explicit, host)
     try:
-        spec = specs.load(path)
+        spec, source = read_spec(kind, instance, explicit, host)
     except (OSError, ValueError) as error:
-        log.error("cannot load the %s spec of %s from %s: %s", kind, instance, path, error)
+        log.error("cannot load the %s spec of %s: %s", kind, instance, error)
         return 2
     expected = SprinklerSpec if kind == "sprinkler" else CarrierSpec
     if not isinstance(spec, expected):
-        log.error("%s is not a %s spec", path, kind)
+        log.error("the spec from %s is not a %s spec", source, kind)
         return 2
-    worker = Sprinkler(spec) if kind == "sprinkler" else Carrier(spec)
-    log.info("%s %s starting", kind, instance)
+    if kind == "sprinkler":
+        from ftpdup.workers.sprinkler import Sprinkler
+
+        worker = Sprinkler(spec)
+    else:
+        from ftpdup.workers.carrier import Carrier
+
+        worker = Carrier(spec)
+    log.info("%s %s starting", kind, systemd_unescape(instance))
     try:
         return worker.run()
     except OSError as error:
@@ -102,21 +113,32 @@ def run_worker(kind: str, instance: str, explicit: str | None, host: settings.Se
 
 
 def check(host: settings.Settings) -> int:
-    """Read the configuration from Consul and print every problem; return 1 if any error."""
+    """Read Consul and print every problem, and every refusal apply would make on this host.
+
+    Return 0 if there is none, 1 if there is an error, 2 if Consul cannot be read.
+    """
     from ftpdup import consul_source
+    from ftpdup.host.accounts import read_accounts
+    from ftpdup.manager.plan import collectd_refusal, lane_refusals
 
     try:
         client = consul_source.connect(host.consul_url, host.consul_token(), host.consul_timeout)
-        snapshot = consul_source.load(client, host.key_prefix)
+        snapshot = consul_source.load(client, host.key_prefix, (host.collectd_service,))
     except (consul_source.ConsulError, settings.SettingsError) as error:
         log.error("%s", error)
         return 2
-    for problem in snapshot.config.problems:
+    for problem in [*snapshot.config.problems, *snapshot.instance_problems]:
         level = "warning" if problem.warning else "error"
         print(f"{level}: {problem}")
+    refused = lane_refusals(snapshot.config.lanes, read_accounts())
+    collectd = collectd_refusal(snapshot, host)
+    for refusal in [*refused.values(), *([collectd] if collectd else [])]:
+        print(f"error: {refusal}")
     for lane in snapshot.config.lanes:
-        print(f"lane {lane.name}: {len(lane.subscribers)} subscribers")
-    return 1 if snapshot.config.errors() else 0
+        state = "refused" if lane.name in refused else f"{len(lane.subscribers)} subscribers"
+        print(f"lane {lane.name}: {state}")
+    errors = snapshot.config.errors() or snapshot.instance_problems or refused or collectd
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

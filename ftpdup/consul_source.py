@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import consul
 import requests
 
-from ftpdup.config.model import Config
+from ftpdup.config.model import Config, Problem
 from ftpdup.config.parse import Entry, parse_tree
+from ftpdup.config.values import host_problem, printable
 
 
 class ConsulError(Exception):
@@ -32,6 +33,8 @@ class Snapshot:
     config: Config
     instances: dict[str, tuple[Instance, ...]]
     index: int
+    # Service instances left out because Consul gave an unusable address or port.
+    instance_problems: tuple[Problem, ...] = ()
 
 
 def connect(url: str, token: str | None = None, timeout: float = 10.0) -> consul.Consul:
@@ -74,15 +77,31 @@ def read_tree(
     return entries, int(index or 0)
 
 
-def read_instances(client: consul.Consul, service: str) -> tuple[Instance, ...]:
-    """Return the passing instances of a Consul service, sorted by ID. Raise ConsulError."""
+def read_instances(
+    client: consul.Consul, service: str, problems: list[Problem] | None = None
+) -> tuple[Instance, ...]:
+    """Return the passing instances of a Consul service, sorted by ID. Raise ConsulError.
+
+    An instance whose address is not a host name or IP address, or whose port
+    is not a port, is left out and described in problems.
+    """
     _, nodes = _call(f"reading service {service!r}", client.health.service, service, passing=True)
     instances = []
     try:
         for node in nodes or ():
             entry = node["Service"]
-            address = entry.get("Address") or node["Node"]["Address"]
-            instances.append(Instance(str(entry["ID"]), str(address), int(entry["Port"])))
+            address = str(entry.get("Address") or node["Node"]["Address"])
+            instance = Instance(str(entry["ID"]), address, int(entry["Port"]))
+            problem = host_problem(address) or (
+                None if 0 < instance.port < 65536 else f"port {instance.port} is not a port"
+            )
+            if problem:
+                where = printable(f"service {service}/instance {instance.id}")
+                (problems if problems is not None else []).append(
+                    Problem(where, f"left out: {problem}")
+                )
+                continue
+            instances.append(instance)
     except (KeyError, TypeError, ValueError) as error:
         raise ConsulError(f"unreadable answer for service {service!r}: {error!r}") from None
     return tuple(sorted(instances, key=lambda instance: instance.id))
@@ -105,8 +124,9 @@ def load(
     config = parse_tree(entries, prefix)
     services = {sub.service for lane in config.lanes for sub in lane.subscribers if sub.service}
     services |= {service for service in extra_services if service}
-    instances = {service: read_instances(client, service) for service in sorted(services)}
-    return Snapshot(config=config, instances=instances, index=index)
+    problems: list[Problem] = []
+    instances = {service: read_instances(client, service, problems) for service in sorted(services)}
+    return Snapshot(config, instances, index, tuple(problems))
 
 
 def _call(what: str, function, *args, **kwargs):

@@ -35,8 +35,11 @@ def desired_state(snapshot: Snapshot, host: Settings) -> Desired:
                     spool=layout.spool(instance),
                     dead=layout.dead(instance),
                     target=target,
+                    state=layout.state(instance),
                     max_age=host.carrier_max_age,
                     retry_max_delay=host.retry_max_delay,
+                    timeout=host.transfer_timeout,
+                    stop_grace=stop_grace(host.stop_timeout),
                 )
                 outputs.append(Output(instance, layout.pending(instance), layout.spool(instance)))
         desired.sprinklers[lane.name] = SprinklerSpec(
@@ -47,6 +50,11 @@ def desired_state(snapshot: Snapshot, host: Settings) -> Desired:
             exclude=lane.exclude,
         )
     return desired
+
+
+def stop_grace(stop_timeout: int) -> float:
+    """Return how long a stopping carrier may finish its file: two thirds of the stop timeout."""
+    return max(1.0, round(stop_timeout * 2 / 3, 1))
 
 
 def _targets(lane: Lane, subscriber: Subscriber, instances: dict[str, tuple[Instance, ...]]):
@@ -73,4 +81,5 @@ def _target(subscriber: Subscriber, host, port) -> Target:
         user=subscriber.user,
         password=subscriber.password,
         tmp_suff=subscriber.tmp_suff,
+        verify_size=subscriber.verify_size,
     )

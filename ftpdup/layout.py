@@ -14,7 +14,8 @@ class Layout:
     - ``staging/LANE``: files the sprinkler has taken out of the lane;
     - ``pending/INSTANCE``: links made for a carrier, not yet visible to it;
     - ``spool/INSTANCE``: the carrier's queue;
-    - ``dead/INSTANCE``: files that could not be delivered, with their reasons.
+    - ``dead/INSTANCE``: files that could not be delivered, with their reasons;
+    - ``state/INSTANCE``: what a carrier keeps between runs (e.g. to resume an upload).
     INSTANCE is ``LANE:SUBSCRIBER`` or ``LANE:SUBSCRIBER:SERVICE_INSTANCE``.
     """
 
@@ -34,6 +35,9 @@ class Layout:
 
     def dead(self, instance: str) -> str:
         return os.path.join(self.root, "dead", instance)
+
+    def state(self, instance: str) -> str:
+        return os.path.join(self.root, "state", instance)
 
 
 def carrier_instance(lane: str, subscriber: str, service_instance: str = "") -> str:

@@ -1,48 +1,134 @@
-"""Adapter: tell systemd (sd_notify) that a worker is ready, alive, busy or stopping."""
+"""Adapter: tell systemd (sd_notify) that a worker is ready, alive, busy or stopping.
+
+The protocol is one datagram to the AF_UNIX socket named in $NOTIFY_SOCKET.
+A message that matters for the unit's state (READY=1, STOPPING=1) is sent
+again until systemd takes it: a lost READY=1 would leave the unit
+"activating" until its start timeout. Watchdog pings and STATUS= are sent
+once; the next one follows soon enough.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import time
 
-import sdnotify
+log = logging.getLogger(__name__)
+
+# Seconds to keep trying a READY=1 or STOPPING=1 that systemd does not take.
+IMPORTANT_RETRY_SECONDS = 60.0
+# STATUS= is sent when its text changes, but at most this often.
+STATUS_INTERVAL = 1.0
 
 
 class Notifier:
-    """Send READY, WATCHDOG, STATUS and STOPPING to systemd; no-op outside systemd."""
+    """Send READY, WATCHDOG, STATUS, EXTEND_TIMEOUT and STOPPING to systemd; no-op outside it."""
 
-    def __init__(self) -> None:
-        self._notifier = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
-        usec = os.environ.get("WATCHDOG_USEC", "")
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        self._address = _socket_address(environ.get("NOTIFY_SOCKET", ""))
+        self._socket: socket.socket | None = None
+        usec = environ.get("WATCHDOG_USEC", "")
         watchdog = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else 0.0
-        self.watchdog_interval = watchdog / 3 if watchdog else 0.0
+        # An idle worker wakes up every half watchdog period to ping, no more often.
+        self.watchdog_interval = watchdog / 2
         self._last_ping = 0.0
-        self._last_status = ""
+        self._status_sent = ""
+        self._status_wanted = ""
+        self._status_time = -STATUS_INTERVAL
 
-    def _send(self, text: str) -> None:
-        if self._notifier is not None:
-            self._notifier.notify(text)
+    @property
+    def enabled(self) -> bool:
+        return self._address is not None
 
     def ready(self, status: str) -> None:
-        self._last_status = status
-        self._send(f"READY=1\nSTATUS={status}")
+        """Report the worker ready (retried until systemd takes it) with a first STATUS=."""
+        self._status_sent = self._status_wanted = status
+        self._status_time = time.monotonic()
+        self._send(f"READY=1\nSTATUS={status}", important=True)
 
     def status(self, status: str) -> None:
-        """Update STATUS= if it changed."""
-        if status != self._last_status:
-            self._last_status = status
-            self._send(f"STATUS={status}")
+        """Ask for STATUS= to show status; it is sent by ``flush`` when due."""
+        self._status_wanted = status
+
+    def flush(self) -> float | None:
+        """Send a changed STATUS= if the last one is old enough; return seconds until due, or None.
+
+        None means nothing is waiting to be sent.
+        """
+        if self._status_wanted == self._status_sent:
+            return None
+        wait = self._status_time + STATUS_INTERVAL - time.monotonic()
+        if wait > 0:
+            return wait
+        self._status_sent = self._status_wanted
+        self._status_time = time.monotonic()
+        self._send(f"STATUS={self._status_sent}")
+        return None
 
     def ping(self) -> None:
-        """Send WATCHDOG=1 at most every third of the watchdog period. Call from the main loop."""
+        """Send WATCHDOG=1 at most every half watchdog period. Call from the main loop only."""
         now = time.monotonic()
         if self.watchdog_interval and now - self._last_ping >= self.watchdog_interval:
             self._last_ping = now
             self._send("WATCHDOG=1")
 
-    def stopping(self) -> None:
-        self._send("STOPPING=1")
+    def extend(self, seconds: float) -> None:
+        """Push systemd's current timeout (runtime limit or stop timeout) to now + seconds."""
+        self._send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}")
 
-    def loop_timeout(self, wanted: float) -> float:
-        """Return how long the main loop may block: wanted, shortened to keep pinging."""
-        return min(wanted, self.watchdog_interval) if self.watchdog_interval else wanted
+    def stopping(self) -> None:
+        self._send("STOPPING=1", important=True)
+
+    def loop_timeout(self, wanted: float | None) -> float | None:
+        """Return how long the main loop may block: wanted (None: forever), within the watchdog."""
+        if not self.watchdog_interval:
+            return wanted
+        until_ping = max(0.0, self._last_ping + self.watchdog_interval - time.monotonic())
+        return until_ping if wanted is None else min(wanted, until_ping)
+
+    def _send(self, message: str, important: bool = False) -> None:
+        if self._address is None:
+            return
+        data = message.encode("utf-8", "backslashreplace")
+        deadline = time.monotonic() + (IMPORTANT_RETRY_SECONDS if important else 0)
+        delay = 0.05
+        while True:
+            try:
+                self._connected().sendall(data)
+                return
+            except OSError as error:
+                self._close()
+                if time.monotonic() >= deadline:
+                    if important:
+                        log.error("systemd did not take %r: %s", message.split("\n")[0], error)
+                    return
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _connected(self) -> socket.socket:
+        if self._socket is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            sock.settimeout(5.0)
+            try:
+                sock.connect(self._address)
+            except OSError:
+                sock.close()
+                raise
+            self._socket = sock
+        return self._socket
+
+    def _close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+def _socket_address(value: str) -> str | bytes | None:
+    """Return the socket address of $NOTIFY_SOCKET ('@' is the abstract namespace), or None."""
+    if not value:
+        return None
+    if value.startswith("@"):
+        return b"\0" + value[1:].encode()
+    return value if value.startswith("/") else None

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from dataclasses import dataclass, fields
+
+from ftpdup.config.names import systemd_escape, unix_user_problem
+from ftpdup.config.values import has_control, host_problem, service_name_problem
 
 DEFAULT_PATH = "/etc/ftpdup/ftpdup.conf"
 ENVIRONMENT_VARIABLE = "FTPDUP_CONFIG"
@@ -27,7 +31,9 @@ class Settings:
     unit_dir: str = "/etc/systemd/system"
     log_level: str = "info"
     carrier_max_age: int = 86400
+    instance_grace: int = -1
     retry_max_delay: float = 60.0
+    transfer_timeout: float = 60.0
     restart_period: int = 3600
     restart_variance: int = 300
     stop_timeout: int = 30
@@ -44,8 +50,15 @@ class Settings:
     vsftpd_pasv_max_port: int = 21110
 
     def spec_path(self, kind: str, name: str) -> str:
-        """Return where the manager keeps the spec of worker kind ("sprinkler"/"carrier") name."""
-        return os.path.join(self.etc_dir, "workers", kind, f"{name}.json")
+        """Return where the manager keeps the spec of worker kind ("sprinkler"/"carrier") name.
+
+        The file is named after the unit's instance (systemd-escaped, ``%i``).
+        """
+        return os.path.join(self.etc_dir, "workers", kind, f"{systemd_escape(name)}.json")
+
+    def grace(self) -> int:
+        """Return how long a service instance may stop passing before its files are set aside."""
+        return self.instance_grace if self.instance_grace >= 0 else self.carrier_max_age
 
     def consul_token(self) -> str | None:
         """Return the Consul ACL token read from consul_token_file, or None."""
@@ -94,4 +107,55 @@ def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
                 raise SettingsError(
                     f"{path}: [{section}] {key}: must be {kind.__name__}, not {raw!r}"
                 ) from None
-    return Settings(**values)
+    result = Settings(**values)
+    problem = settings_problem(result)
+    if problem:
+        raise SettingsError(f"{path}: {problem}")
+    return result
+
+
+PATH_KEYS = ("data_root", "etc_dir", "unit_dir", "collectd_config")
+HOST_KEYS = ("vsftpd_listen_address", "vsftpd_pasv_address", "collectd_hostname")
+PORT_KEYS = ("vsftpd_listen_port", "vsftpd_pasv_min_port", "vsftpd_pasv_max_port")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_UNIT = re.compile(r"[A-Za-z0-9:_.@-]+\.service")
+
+
+def settings_problem(host: Settings) -> str | None:
+    """Return the first setting that is unsafe to write into a unit, vsftpd or collectd file.
+
+    Paths are absolute and hold no whitespace or control character (they go
+    into unit files and vsftpd's configuration); addresses are host names or
+    IP addresses; ports are ports. Return None if every setting is usable.
+    """
+    for key in (*PATH_KEYS, "consul_token_file"):
+        value = getattr(host, key)
+        if (value or key != "consul_token_file") and not _plain_path(value):
+            return f"{key}: must be an absolute path without spaces or control characters"
+    for key in HOST_KEYS:
+        value = getattr(host, key)
+        if value and host_problem(value):
+            return f"{key}: {host_problem(value)}"
+    for key in PORT_KEYS:
+        if not 1 <= getattr(host, key) <= 65535:
+            return f"{key}: must be a port between 1 and 65535"
+    if host.vsftpd_pasv_min_port > host.vsftpd_pasv_max_port:
+        return "vsftpd pasv_min_port is above pasv_max_port"
+    for key in ("service_user", "service_group"):
+        if unix_user_problem(getattr(host, key)):
+            return f"{key}: {unix_user_problem(getattr(host, key))}"
+    if host.collectd_service and service_name_problem(host.collectd_service):
+        return f"collectd_service: {service_name_problem(host.collectd_service)}"
+    if host.log_level.lower() not in LOG_LEVELS:
+        return f"log_level: must be one of {', '.join(LOG_LEVELS)}"
+    if not _UNIT.fullmatch(host.vsftpd_unit):
+        return "vsftpd_unit: must be a service unit name"
+    for key in ("consul_url", "key_prefix"):
+        value = getattr(host, key)
+        if not value or has_control(value) or " " in value:
+            return f"{key}: must not be empty or hold spaces or control characters"
+    return None
+
+
+def _plain_path(value: str) -> bool:
+    return value.startswith("/") and not has_control(value) and not any(c.isspace() for c in value)

@@ -45,19 +45,28 @@ class Target:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     tmp_suff: str = ".t"
+    verify_size: bool = False
 
 
 @dataclass(frozen=True)
 class CarrierSpec:
-    """A carrier: its spool, its dead-letter directory, its target and its retry limits."""
+    """A carrier: its spool, dead-letter and state directories, its target and its limits.
+
+    ``timeout`` is the stall timeout: a transfer in which no byte moves for
+    that many seconds fails. ``stop_grace`` is how long a stopping carrier
+    may go on with the file in flight before it cuts it (an FTP upload is
+    resumed by the next run).
+    """
 
     instance: str
     spool: str
     dead: str
     target: Target
+    state: str = ""
     max_age: int = 86400
     retry_max_delay: float = 60.0
     timeout: float = 60.0
+    stop_grace: float = 10.0
 
 
 def to_json(spec: Any) -> str:

@@ -33,6 +33,7 @@ class Subscriber:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     tmp_suff: str = ".t"
+    verify_size: bool = False
     modify_index: int = 0
 
 

@@ -8,6 +8,21 @@ from typing import Any
 from ftpdup.config.literal import ValueDecodeError, decode_mapping
 from ftpdup.config.model import FTP, HTTP, Config, Lane, Problem, Subscriber
 from ftpdup.config.names import name_problem, unix_user_problem
+from ftpdup.config.values import (
+    MAX_DIRECTORY_LENGTH,
+    MAX_LIFETIME_MINUTES,
+    MAX_PATTERN_LENGTH,
+    MAX_PATTERNS,
+    MAX_SECRET_LENGTH,
+    MAX_SUFFIX_LENGTH,
+    MAX_UID,
+    MAX_USER_LENGTH,
+    host_problem,
+    printable,
+    service_name_problem,
+    shown_value,
+    text_problem,
+)
 
 LANES_FOLDER = "incoming_directories"
 LANE_KEYS = {"user", "password", "uid", "lifetime", "exclude"}
@@ -22,6 +37,7 @@ SUBSCRIBER_KEYS = {
     "tmp_suff",
     "consul_service",
     "service_consul",
+    "verify_size",
 }
 
 
@@ -80,14 +96,15 @@ def parse_tree(entries: Mapping[str, Entry], prefix: str = "ftp_duplicator") -> 
 
 def _short(key: str, prefix: str) -> str:
     """Return key without the prefix, as shown in messages."""
-    return key[len(prefix.strip("/")) + 1 :] if key.startswith(prefix.strip("/") + "/") else key
+    short = key[len(prefix.strip("/")) + 1 :] if key.startswith(prefix.strip("/") + "/") else key
+    return printable(short)
 
 
 def _parse_lane(
     name: str, raw: dict[str, Any], prefix: str
 ) -> tuple[Lane | None, list[Problem], list[str]]:
     """Return (lane or None, problems, names of unusable subscribers) for one lane."""
-    path = f"{LANES_FOLDER}/{name}"
+    path = printable(f"{LANES_FOLDER}/{name}")
     problems: list[Problem] = []
     problem = name_problem(name)
     if problem:
@@ -101,7 +118,8 @@ def _parse_lane(
     subscribers = []
     bad_subscribers = []
     for sub_name, entry in sorted(raw["subscribers"].items()):
-        subscriber = _parse_subscriber(sub_name, entry, f"{path}/subscribers/{sub_name}", problems)
+        sub_path = printable(f"{path}/subscribers/{sub_name}")
+        subscriber = _parse_subscriber(sub_name, entry, sub_path, problems)
         if subscriber is None:
             bad_subscribers.append(sub_name)
         else:
@@ -132,12 +150,12 @@ def _lane_fields(
     """Return the validated Lane fields from a settings dictionary, or None if any is bad."""
     errors: list[Problem] = []
     check = _Checker(settings, path, errors)
-    user = check.string("user", required=True)
+    user = check.string("user", required=True, max_length=MAX_USER_LENGTH)
     if user is not None and unix_user_problem(user):
         errors.append(Problem(path, f"'user': {unix_user_problem(user)}"))
-    password = check.string("password", required=True)
-    uid = check.integer("uid", required=True, minimum=1)
-    lifetime = check.integer("lifetime", minimum=1)
+    password = check.string("password", required=True, secret=True)
+    uid = check.integer("uid", required=True, minimum=1, maximum=MAX_UID)
+    lifetime = check.integer("lifetime", minimum=1, maximum=MAX_LIFETIME_MINUTES)
     exclude = check.string_list("exclude")
     _warn_unknown(settings, LANE_KEYS, path, problems)
     problems.extend(errors)
@@ -169,7 +187,11 @@ def _parse_subscriber(
     if mode is not None and mode not in (FTP, HTTP):
         errors.append(Problem(path, f'\'mode\' must be "ftp" or "http", not {mode!r}'))
     service = check.string("consul_service", alias="service_consul")
+    if service is not None and service_name_problem(service):
+        errors.append(Problem(path, f"'consul_service': {service_name_problem(service)}"))
     host = check.string("host")
+    if host is not None and host_problem(host):
+        errors.append(Problem(path, f"'host': {host_problem(host)}"))
     if service is None and host is None:
         errors.append(
             Problem(path, "'host' is required (or 'consul_service' for a Consul service)")
@@ -177,16 +199,17 @@ def _parse_subscriber(
     if service is not None and host is not None:
         errors.append(Problem(path, "give either 'host' or 'consul_service', not both"))
     port = check.integer("port", minimum=1, maximum=65535)
-    user = check.string("user")
-    password = check.string("password", alias="passwd")
-    directory = check.string("directory") or "."
-    tmp_suff = check.string("tmp_suff")
+    user = check.string("user", max_length=MAX_USER_LENGTH)
+    if mode == HTTP and user is not None and ":" in user:
+        errors.append(Problem(path, "'user' must not contain ':' with mode \"http\" (basic auth)"))
+    password = check.string("password", alias="passwd", secret=True)
+    directory = check.string("directory", max_length=MAX_DIRECTORY_LENGTH) or "."
+    tmp_suff = check.string("tmp_suff", max_length=MAX_SUFFIX_LENGTH)
     if mode == FTP and (user is None or password is None):
         errors.append(Problem(path, "'user' and 'password' are required with mode \"ftp\""))
-    if tmp_suff is not None and ("/" in tmp_suff or not tmp_suff):
-        errors.append(Problem(path, "'tmp_suff' must be a non-empty suffix without '/'"))
-    if any(ord(char) < 32 for char in directory):
-        errors.append(Problem(path, "'directory' must not contain control characters"))
+    if tmp_suff is not None and "/" in tmp_suff:
+        errors.append(Problem(path, "'tmp_suff' must be a suffix without '/'"))
+    verify_size = check.boolean("verify_size")
     _warn_unknown(value, SUBSCRIBER_KEYS, path, problems)
     problems.extend(errors)
     if errors:
@@ -203,6 +226,7 @@ def _parse_subscriber(
         user=user,
         password=password,
         tmp_suff=tmp_suff if tmp_suff is not None else ".t",
+        verify_size=bool(verify_size),
         modify_index=entry.modify_index,
     )
 
@@ -231,13 +255,28 @@ class _Checker:
             self.errors.append(Problem(self.path, f"{key!r} is required"))
         return None
 
-    def string(self, key: str, required: bool = False, alias: str | None = None):
-        """Return the non-empty string under key, or None (recording a problem if bad)."""
+    def string(
+        self,
+        key: str,
+        required: bool = False,
+        alias: str | None = None,
+        max_length: int = MAX_SECRET_LENGTH,
+        secret: bool = False,
+    ) -> str | None:
+        """Return the non-empty, safe string under key, or None (recording a problem if bad).
+
+        Safe: at most max_length characters, valid Unicode, no control
+        characters. The value of a secret is never quoted in a problem.
+        """
         found = self._get(key, alias, required)
         if found is None:
             return None
         if not isinstance(found, str) or not found:
             self.errors.append(Problem(self.path, f"{key!r} must be a non-empty string"))
+            return None
+        problem = text_problem(found, max_length, secret)
+        if problem:
+            self.errors.append(Problem(self.path, f"{key!r} {problem}"))
             return None
         return found
 
@@ -248,16 +287,31 @@ class _Checker:
         found = self._get(key, None, required)
         if found is None:
             return None
-        if isinstance(found, str) and found.strip().isdigit():
-            found = int(found)
+        text = found.strip() if isinstance(found, str) else ""
+        if text.isascii() and text.isdigit() and len(text) <= 20:
+            found = int(text)
         if isinstance(found, bool) or not isinstance(found, int):
-            self.errors.append(Problem(self.path, f"{key!r} must be an integer, not {found!r}"))
+            self.errors.append(
+                Problem(self.path, f"{key!r} must be an integer, not {shown_value(found)}")
+            )
             return None
         if found < minimum or (maximum is not None and found > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
-            self.errors.append(Problem(self.path, f"{key!r} must be {bounds}, not {found}"))
+            self.errors.append(
+                Problem(self.path, f"{key!r} must be {bounds}, not {shown_value(found)}")
+            )
             return None
         return found
+
+    def boolean(self, key: str) -> bool | None:
+        """Return the boolean under key (true/false, also as text), or None."""
+        found = self._get(key, None, False)
+        if found is None or isinstance(found, bool):
+            return found
+        if isinstance(found, str) and found.lower() in ("true", "false", "yes", "no"):
+            return found.lower() in ("true", "yes")
+        self.errors.append(Problem(self.path, f"{key!r} must be true or false"))
+        return None
 
     def string_list(self, key: str) -> list[str] | None:
         """Return the list of strings under key (a single string is one pattern), or None."""
@@ -271,4 +325,12 @@ class _Checker:
         ):
             self.errors.append(Problem(self.path, f"{key!r} must be a list of glob patterns"))
             return None
+        if len(found) > MAX_PATTERNS:
+            self.errors.append(Problem(self.path, f"{key!r} has more than {MAX_PATTERNS} patterns"))
+            return None
+        for pattern in found:
+            problem = text_problem(pattern, MAX_PATTERN_LENGTH)
+            if problem:
+                self.errors.append(Problem(self.path, f"{key!r}: a pattern {problem}"))
+                return None
         return list(found)

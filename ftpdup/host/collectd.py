@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ftpdup.config.values import has_control
+
 
 def _quote(text: str) -> str:
+    """Return text as one collectd string; raise ValueError if it holds a control character."""
+    if has_control(text):
+        raise ValueError(f"collectd configuration: refused {text!r} (control character)")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

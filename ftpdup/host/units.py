@@ -8,14 +8,18 @@ import subprocess
 from collections.abc import Iterable
 
 from ftpdup.config.names import systemd_escape, systemd_unescape
+from ftpdup.config.values import has_control
 
 log = logging.getLogger(__name__)
 
-# Distinct names: an instance's drop-in would hide a template drop-in of the same name.
 SETTINGS_DROP_IN = "40-ftpdup-settings.conf"
-SPEC_DROP_IN = "50-ftpdup-spec.conf"
 HEADER = "# Managed by ftpdup: do not edit, it is rewritten by the manager.\n"
 KINDS = ("sprinkler", "carrier")
+DEFAULT_DATA_ROOT = "/var/lib/ftpdup"
+DEFAULT_ETC_DIR = "/etc/ftpdup"
+# systemctl start/restart takes this many units at a time: each batch is
+# running before the next is asked for, so a few hundred units never start at once.
+START_BATCH = 50
 
 
 def unit_name(kind: str, name: str) -> str:
@@ -32,33 +36,50 @@ def parse_unit_name(unit: str) -> tuple[str, str] | None:
     return None
 
 
-def drop_in_path(unit_dir: str, unit: str) -> str:
-    """Return the path of ftpdup's drop-in for unit: settings for a template, spec otherwise."""
-    name = SETTINGS_DROP_IN if unit.endswith("@.service") else SPEC_DROP_IN
-    return os.path.join(unit_dir, f"{unit}.d", name)
+def spec_name(file_name: str) -> str | None:
+    """Return the worker name a spec file name stands for, or None if it is not one."""
+    if not file_name.endswith(".json") or file_name.startswith("."):
+        return None
+    return systemd_unescape(file_name[: -len(".json")])
 
 
-def instance_drop_in(spec_path: str, digest: str) -> str:
-    """Return the drop-in that hands a worker its spec (as a credential) and its digest."""
-    return (
-        f"{HEADER}[Service]\n"
-        f"LoadCredential=spec:{spec_path}\n"
-        f"Environment=FTPDUP_SPEC_DIGEST={digest}\n"
-    )
+def template_path(unit_dir: str, kind: str) -> str:
+    """Return the path of ftpdup's settings drop-in for the template of worker kind."""
+    return os.path.join(unit_dir, f"ftpdup-{kind}@.service.d", SETTINGS_DROP_IN)
+
+
+def unit_value(text: str) -> str:
+    """Return text for a unit file setting: '%' doubled (no specifier), no line break."""
+    if has_control(text) or any(char.isspace() for char in text):
+        raise ValueError(f"refused in a unit file: {text!r} (whitespace or control character)")
+    return text.replace("%", "%%")
 
 
 def template_drop_in(
-    restart_period: int, restart_variance: int, stop_timeout: int, data_root: str
+    kind: str,
+    restart_period: int,
+    restart_variance: int,
+    stop_timeout: int,
+    data_root: str,
+    etc_dir: str,
 ) -> str:
-    """Return the drop-in applied to every worker: restart period, stop grace, data root."""
+    """Return the drop-in applied to every worker of kind: restart period, stop grace, paths.
+
+    Each worker reads its spec from standard input: systemd opens
+    ``ETC_DIR/workers/KIND/%i.json`` (root-only) as root for that one unit, so
+    no worker can read another's spec and no mount is made per unit.
+    """
     lines = [
         f"{HEADER}[Service]",
         f"RuntimeMaxSec={restart_period}" if restart_period else "RuntimeMaxSec=infinity",
         f"RuntimeRandomizedExtraSec={restart_variance}",
         f"TimeoutStopSec={stop_timeout}",
     ]
-    if data_root != "/var/lib/ftpdup":
-        lines.append(f"ReadWritePaths={data_root}")
+    if data_root != DEFAULT_DATA_ROOT:
+        lines.append(f"ReadWritePaths={unit_value(data_root)}")
+    if etc_dir != DEFAULT_ETC_DIR:
+        spec = os.path.join(unit_value(etc_dir), "workers", kind, "%i.json")
+        lines.append(f"StandardInput=file:{spec}")
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +123,23 @@ class Systemctl:
         if units:
             log.info("systemctl %s %s", verb, " ".join(units))
             self._run(verb, *options, "--", *units)
+
+    def act_in_batches(self, verb: str, units: Iterable[str]) -> int:
+        """Run ``systemctl VERB`` (start, restart) on units, START_BATCH at a time.
+
+        Each call returns once its units are up (or failed), so the next batch
+        starts on a calm system. Return the number of batches that failed;
+        every batch is tried.
+        """
+        units = sorted(units)
+        failed = 0
+        for first in range(0, len(units), START_BATCH):
+            try:
+                self.act(verb, units[first : first + START_BATCH])
+            except SystemctlError as error:
+                failed += 1
+                log.error("%s", error)
+        return failed
 
 
 class SystemctlError(Exception):

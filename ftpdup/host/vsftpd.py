@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 
 import jinja2
+
+from ftpdup.config.names import unix_user_problem
 
 PAM_SERVICE = "ftpdup-vsftpd"
 # The stock PAM file of vsftpd without pam_shells: lane users have a nologin shell.
@@ -33,8 +36,20 @@ class VsftpdOptions:
     background: bool = False
 
 
+# vsftpd reads one "name=value" per line, with no quoting: a value is one word.
+_CONFIG_WORD = re.compile(r"[A-Za-z0-9_./:%@+-]*")
+
+
 def render_config(options: VsftpdOptions, header: str = "Managed by ftpdup: do not edit.") -> str:
-    """Return the vsftpd.conf text for options (no trailing spaces: vsftpd refuses them)."""
+    """Return the vsftpd.conf text for options (no trailing spaces: vsftpd refuses them).
+
+    Raise ValueError if a value could end its line or hold a space: vsftpd
+    has no quoting, so such a value would add or break a setting.
+    """
+    for option in fields(options):
+        value = getattr(options, option.name)
+        if isinstance(value, str) and not _CONFIG_WORD.fullmatch(value):
+            raise ValueError(f"vsftpd setting {option.name} holds an unsafe value {value!r}")
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("ftpdup", "templates"),
         trim_blocks=True,
@@ -47,7 +62,13 @@ def render_config(options: VsftpdOptions, header: str = "Managed by ftpdup: do n
 
 
 def render_userlist(users: list[str]) -> str:
-    """Return the vsftpd user list admitting exactly users."""
+    """Return the vsftpd user list admitting exactly users (one name per line).
+
+    Raise ValueError for a name that is not a valid account name.
+    """
+    for user in users:
+        if unix_user_problem(user):
+            raise ValueError(f"vsftpd user list: {unix_user_problem(user)}")
     return "".join(f"{user}\n" for user in sorted(users))
 
 

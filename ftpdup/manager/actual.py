@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import glob
+import json
 import os
 from dataclasses import dataclass, field
 
 from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
-from ftpdup.host.units import KINDS, SETTINGS_DROP_IN, SPEC_DROP_IN, Systemctl, unit_name
+from ftpdup.host.units import KINDS, Systemctl, spec_name, template_path, unit_name
 from ftpdup.host.vsftpd import PAM_SERVICE
 from ftpdup.layout import Layout
+from ftpdup.manager.plan import absent_path
 from ftpdup.settings import Settings
 
 
@@ -29,20 +30,28 @@ class Actual:
     active: dict[str, str] = field(default_factory=dict)
     # Files in each lane's incoming directory: lane -> [(name, mtime)].
     lane_files: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    # Held service instances: carrier instance -> when it stopped passing (time.time()).
+    absent: dict[str, float] = field(default_factory=dict)
 
 
-def _json_files(directory: str) -> dict[str, str]:
+def _json_files(directory: str, name_of=spec_name) -> dict[str, str]:
+    """Return {name: text} of the JSON files in directory, named by name_of(file name)."""
     found = {}
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return found
-    for name in names:
-        if name.endswith(".json"):
-            text = read_text(os.path.join(directory, name))
+    for file_name in names:
+        name = name_of(file_name)
+        if name is not None:
+            text = read_text(os.path.join(directory, file_name))
             if text is not None:
-                found[name[: -len(".json")]] = text
+                found[name] = text
     return found
+
+
+def _lane_record_name(file_name: str) -> str | None:
+    return file_name[: -len(".json")] if file_name.endswith(".json") else None
 
 
 def _lane_files(directory: str) -> list[tuple[str, float]]:
@@ -59,9 +68,7 @@ def _lane_files(directory: str) -> list[tuple[str, float]]:
 
 def managed_paths(host: Settings) -> list[str]:
     """Return the paths of the files the manager writes that exist now or always exist."""
-    folders = os.path.join(glob.escape(host.unit_dir), "ftpdup-*@*.service.d")
-    paths = glob.glob(os.path.join(folders, SPEC_DROP_IN))
-    paths += glob.glob(os.path.join(folders, SETTINGS_DROP_IN))
+    paths = [template_path(host.unit_dir, kind) for kind in KINDS]
     paths += [
         os.path.join(host.etc_dir, "vsftpd.conf"),
         os.path.join(host.etc_dir, "vsftpd.users"),
@@ -70,6 +77,7 @@ def managed_paths(host: Settings) -> list[str]:
     ]
     if host.collectd_service:
         paths.append(host.collectd_config)
+    paths.append(absent_path(host))
     return paths
 
 
@@ -79,10 +87,20 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
     managed_files = managed_paths(host)
     for kind in KINDS:
         actual.specs[kind] = _json_files(os.path.join(host.etc_dir, "workers", kind))
-    actual.lanes = _json_files(os.path.join(host.etc_dir, "lanes"))
+    actual.lanes = _json_files(os.path.join(host.etc_dir, "lanes"), _lane_record_name)
     actual.files = {path: read_text(path) for path in managed_files}
     units = [unit_name(kind, name) for kind in KINDS for name in actual.specs[kind]]
     actual.active = systemctl.active_states(units)
     layout = Layout(host.data_root)
     actual.lane_files = {lane: _lane_files(layout.incoming(lane)) for lane in actual.lanes}
+    actual.absent = _absent(actual.files[absent_path(host)])
     return actual
+
+
+def _absent(text: str | None) -> dict[str, float]:
+    """Return the held instances recorded in text (unreadable: none, they start afresh)."""
+    try:
+        found = json.loads(text) if text else {}
+        return {str(name): float(since) for name, since in found.items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}

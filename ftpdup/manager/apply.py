@@ -7,6 +7,7 @@ import grp
 import logging
 import os
 import pwd
+import shutil
 import stat
 import time
 
@@ -59,9 +60,14 @@ class Applier:
                 f"setting the password of {account.user}",
                 accounts.set_password,
                 account.user,
+                account.lane,
                 account.password,
             ):
                 log.info("password of %s (lane %s) set", account.user, account.lane)
+        if plan.hold:
+            self._try(
+                "stopping workers of instances not passing", self.systemctl.act, "stop", plan.hold
+            )
         if plan.stop:
             self._try(
                 "stopping removed workers",
@@ -94,8 +100,8 @@ class Applier:
             self._bury_carrier(instance, reason)
         for lane, reason in plan.remove_lanes.items():
             self._remove_lane(lane, reason)
-        for user in plan.remove_accounts:
-            self._try(f"removing account {user}", accounts.remove, user)
+        for user, lane in plan.remove_accounts:
+            self._try(f"removing account {user}", accounts.remove, user, lane)
         for lane, (minutes, names) in plan.expire.items():
             self._expire(lane, minutes, names)
         if plan.reload_collectd and self.systemctl.unit_exists("collectd.service"):
@@ -119,14 +125,14 @@ class Applier:
         def mine(units: set[str]) -> set[str]:
             return {u for u in units if (parse_unit_name(u) or ("", ""))[0] == kind}
 
-        if mine(self.plan.restart):
-            self._try(f"restarting {kind}s", self.systemctl.act, "restart", mine(self.plan.restart))
-        if mine(self.plan.start):
-            self._try(f"starting {kind}s", self.systemctl.act, "start", mine(self.plan.start))
+        for verb, units in (("restart", self.plan.restart), ("start", self.plan.start)):
+            if mine(units):
+                self.failures += self.systemctl.act_in_batches(verb, mine(units))
 
     def _bury_carrier(self, instance: str, reason: str) -> None:
         folders = (self.layout.pending(instance), self.layout.spool(instance))
         count = self._empty_into_dead(folders, self.layout.dead(instance), reason)
+        shutil.rmtree(self.layout.state(instance), ignore_errors=True)
         level = logging.WARNING if count else logging.INFO
         log.log(
             level,

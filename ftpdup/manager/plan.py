@@ -19,7 +19,7 @@ from ftpdup.config.model import Lane
 from ftpdup.consul_source import Snapshot
 from ftpdup.desired import Desired, desired_state
 from ftpdup.host import collectd, vsftpd
-from ftpdup.host.units import drop_in_path, instance_drop_in, template_drop_in, unit_name
+from ftpdup.host.units import template_drop_in, template_path, unit_name
 from ftpdup.layout import Layout
 from ftpdup.settings import Settings
 
@@ -61,9 +61,12 @@ class Plan:
     restart: set[str] = field(default_factory=set)
     start: set[str] = field(default_factory=set)
     stop: set[str] = field(default_factory=set)
+    # Units of service instances that are not passing: stopped, kept, their files wait.
+    hold: set[str] = field(default_factory=set)
     bury_carriers: dict[str, str] = field(default_factory=dict)
     remove_lanes: dict[str, str] = field(default_factory=dict)
-    remove_accounts: list[str] = field(default_factory=list)
+    # (user, lane) of lane accounts to remove.
+    remove_accounts: list[tuple[str, str]] = field(default_factory=list)
     expire: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     reload_collectd: bool = False
 
@@ -83,10 +86,13 @@ class Plan:
         out += [f"start {unit}" for unit in sorted(self.start)]
         out += [f"stop and disable {unit}" for unit in sorted(self.stop)]
         out += [
+            f"stop {unit} (its instance is not passing; files wait)" for unit in sorted(self.hold)
+        ]
+        out += [
             f"bury the queue of {name}: {why}" for name, why in sorted(self.bury_carriers.items())
         ]
         out += [f"remove lane {lane}: {why}" for lane, why in sorted(self.remove_lanes.items())]
-        out += [f"remove account {user}" for user in self.remove_accounts]
+        out += [f"remove account {user} (lane {lane})" for user, lane in self.remove_accounts]
         out += [
             f"expire {len(names)} files older than {minutes} min in lane {lane}"
             for lane, (minutes, names) in sorted(self.expire.items())
@@ -134,21 +140,24 @@ def _digest(salt: str, password: str) -> str:
 
 def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     """Given what Consul asks for and what the host has, return the changes to make."""
-    plan = Plan(errors=[str(problem) for problem in snapshot.config.errors()])
+    problems = [*snapshot.config.errors(), *snapshot.instance_problems]
+    plan = Plan(errors=[str(problem) for problem in problems])
     layout = Layout(host.data_root)
     desired = desired_state(snapshot, host)
     records = {lane: LaneRecord.from_json(text) for lane, text in actual.lanes.items()}
     kept_lanes = set(snapshot.config.broken_lanes) & set(actual.lanes)
-    claimed: dict[object, str] = {}
+    refused = lane_refusals(snapshot.config.lanes, actual.accounts)
+    plan.errors += list(refused.values())
     for lane in sorted(desired.lanes.values(), key=lambda lane: lane.name):
-        if not _claim(plan, lane, claimed) or not _plan_account(
-            plan, lane, records.get(lane.name), actual, layout
-        ):
+        if lane.name in refused:
             kept_lanes.add(lane.name)
+        else:
+            _plan_account(plan, lane, records.get(lane.name), actual, layout)
     _keep_lanes(desired, kept_lanes, actual)
     _keep_broken_subscribers(desired, snapshot, actual, layout)
+    held = _hold_absent_instances(plan, desired, snapshot, actual, host, now)
     _plan_lane_files(plan, desired, records, host, layout, kept_lanes)
-    _plan_workers(plan, desired, host, actual, layout)
+    _plan_workers(plan, desired, held, host, actual)
     _plan_removed_lanes(plan, desired, records, actual, kept_lanes)
     _plan_vsftpd(plan, desired, records, kept_lanes, host, actual)
     _plan_expiry(plan, desired, actual, now)
@@ -156,49 +165,61 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     return plan
 
 
-def _claim(plan: Plan, lane: Lane, claimed: dict[object, str]) -> bool:
-    """Return False (with an error) if another lane already uses lane's user or uid."""
+def lane_refusals(lanes, accounts: dict) -> dict[str, str]:
+    """Given valid lanes and the host's accounts, return {lane: why apply leaves it alone}.
+
+    A lane is refused when another lane claims the same user or uid first
+    (by name order), when its user is an account ftpdup did not create for
+    it, when its uid belongs to another account, or when its uid changed.
+    ``ftpdup check`` reports the same refusals as ``apply``.
+    """
+    refused: dict[str, str] = {}
+    claimed: dict[tuple[str, object], str] = {}
+    by_uid = {entry.uid: entry for entry in accounts.values()}
+    for lane in sorted(lanes, key=lambda lane: lane.name):
+        problem = _claim_problem(lane, claimed) or _account_problem(lane, accounts, by_uid)
+        if problem:
+            refused[lane.name] = f"incoming_directories/{lane.name}/settings: {problem}"
+    return refused
+
+
+def _claim_problem(lane: Lane, claimed: dict[tuple[str, object], str]) -> str | None:
+    """Return why lane may not have its user or uid (another lane has it), or None."""
     for what, value in (("user", lane.user), ("uid", lane.uid)):
         other = claimed.setdefault((what, value), lane.name)
         if other != lane.name:
-            plan.errors.append(
-                f"incoming_directories/{lane.name}/settings: {what} {value!r} is "
-                f"already lane {other}'s; lane not applied"
-            )
-            return False
-    return True
+            return f"{what} {value!r} is already lane {other}'s; lane not applied"
+    return None
 
 
-def _plan_account(plan: Plan, lane: Lane, record, actual, layout: Layout) -> bool:
-    """Plan the lane's account; return False (with an error) if the lane must not be applied."""
-    where = f"incoming_directories/{lane.name}/settings"
-    account = actual.accounts.get(lane.user)
-    by_uid = {entry.uid: entry for entry in actual.accounts.values()}
-    wanted = LaneAccount(lane.name, lane.user, lane.uid, layout.incoming(lane.name), lane.password)
+def _account_problem(lane: Lane, accounts: dict, by_uid: dict) -> str | None:
+    """Return why the host's accounts forbid lane, or None."""
+    account = accounts.get(lane.user)
     if account is None:
         other = by_uid.get(lane.uid)
         if other is not None:
-            plan.errors.append(
-                f"{where}: uid {lane.uid} belongs to account {other.name!r}; lane not applied"
-            )
-            return False
-        plan.create_accounts.append(wanted)
-        return True
+            return f"uid {lane.uid} belongs to account {other.name!r}; lane not applied"
+        return None
     if not account.is_lane_account(lane.name):
-        plan.errors.append(
-            f"{where}: account {lane.user!r} exists and is not ftpdup's account "
+        return (
+            f"account {lane.user!r} exists and is not ftpdup's account "
             f"of this lane ({account.comment!r}); lane not applied"
         )
-        return False
     if account.uid != lane.uid:
-        plan.errors.append(
-            f"{where}: uid changed from {account.uid} to {lane.uid}; "
+        return (
+            f"uid changed from {account.uid} to {lane.uid}; "
             "remove the lane and add it again; lane left as it is"
         )
-        return False
-    if record is None or record.user != lane.user or not record.same_password(lane.password):
+    return None
+
+
+def _plan_account(plan: Plan, lane: Lane, record, actual, layout: Layout) -> None:
+    """Plan the creation of the lane's account, or a new password for it."""
+    wanted = LaneAccount(lane.name, lane.user, lane.uid, layout.incoming(lane.name), lane.password)
+    if lane.user not in actual.accounts:
+        plan.create_accounts.append(wanted)
+    elif record is None or record.user != lane.user or not record.same_password(lane.password):
         plan.set_passwords.append(wanted)
-    return True
 
 
 def _keep_lanes(desired: Desired, kept: set[str], actual) -> None:
@@ -235,16 +256,58 @@ def _keep_broken_subscribers(desired: Desired, snapshot: Snapshot, actual, layou
             for instance, text in actual.specs["carrier"].items()
             if instance.split(":")[:2] == [lane, subscriber] and (spec := _load(text))
         }
-        if not kept:
+        if kept:
+            _add_carriers(desired, lane, kept, layout)
+
+
+def _add_carriers(desired: Desired, lane: str, carriers: dict, layout: Layout) -> None:
+    """Add carriers (instance -> spec) to desired, and their outputs to lane's sprinkler."""
+    desired.carriers.update(carriers)
+    sprinkler = desired.sprinklers[lane]
+    outputs = [o for o in sprinkler.outputs if o.instance not in carriers]
+    outputs += [specs.Output(i, layout.pending(i), layout.spool(i)) for i in carriers]
+    desired.sprinklers[lane] = replace(
+        sprinkler, outputs=tuple(sorted(outputs, key=lambda o: o.instance))
+    )
+
+
+def _hold_absent_instances(
+    plan: Plan, desired: Desired, snapshot: Snapshot, actual, host: Settings, now: float
+) -> set[str]:
+    """Keep the carriers of service instances that stopped passing, for instance_grace seconds.
+
+    A rolling restart or a short health-check failure must not lose files:
+    such an instance keeps its spec, spool and place in the sprinkler's
+    outputs, its unit is stopped (files wait for it), and it starts again
+    when the instance passes again. Past the grace it is removed like any
+    gone carrier, its queue buried. Return the held instance names.
+    """
+    layout = Layout(host.data_root)
+    services = {
+        (lane.name, sub.name): sub.service
+        for lane in snapshot.config.lanes
+        for sub in lane.subscribers
+        if sub.service and lane.name in desired.lanes
+    }
+    absent: dict[str, float] = {}
+    for instance, text in sorted(actual.specs["carrier"].items()):
+        parts = instance.split(":")
+        if instance in desired.carriers or len(parts) != 3 or tuple(parts[:2]) not in services:
             continue
-        desired.carriers.update(kept)
-        sprinkler = desired.sprinklers[lane]
-        outputs = list(sprinkler.outputs) + [
-            specs.Output(i, layout.pending(i), layout.spool(i)) for i in kept
-        ]
-        desired.sprinklers[lane] = replace(
-            sprinkler, outputs=tuple(sorted(outputs, key=lambda o: o.instance))
-        )
+        since = actual.absent.get(instance, now)
+        spec = _load(text)
+        if spec is None or now - since >= host.grace():
+            continue
+        _add_carriers(desired, parts[0], {instance: spec}, layout)
+        absent[instance] = since
+    text = json.dumps(absent, sort_keys=True, indent=1) + "\n"
+    _write_if_changed(plan, actual, absent_path(host), text, 0o600)
+    return set(absent)
+
+
+def absent_path(host: Settings) -> str:
+    """Return where the manager keeps when each held service instance stopped passing."""
+    return os.path.join(host.data_root, "manager", "absent.json")
 
 
 def _plan_lane_files(plan, desired: Desired, records, host: Settings, layout, kept) -> None:
@@ -263,7 +326,7 @@ def _plan_lane_files(plan, desired: Desired, records, host: Settings, layout, ke
             Directory(layout.staging(lane.name), host.service_user, host.service_group)
         )
     for instance in desired.carriers:
-        for path in (layout.pending(instance), layout.spool(instance)):
+        for path in (layout.pending(instance), layout.spool(instance), layout.state(instance)):
             plan.directories.append(Directory(path, host.service_user, host.service_group))
 
 
@@ -271,27 +334,28 @@ def _record_path(host: Settings, lane: str) -> str:
     return os.path.join(host.etc_dir, "lanes", f"{lane}.json")
 
 
-def _plan_workers(plan: Plan, desired: Desired, host: Settings, actual, layout: Layout) -> None:
-    """Plan spec files, drop-ins and unit actions for every worker, wanted or gone."""
-    template = template_drop_in(
-        host.restart_period, host.restart_variance, host.stop_timeout, host.data_root
-    )
+def _plan_workers(plan: Plan, desired: Desired, held: set[str], host: Settings, actual) -> None:
+    """Plan spec files, template drop-ins and unit actions for every worker, wanted or gone."""
     for kind, wanted in (("sprinkler", desired.sprinklers), ("carrier", desired.carriers)):
-        _write_if_changed(
-            plan, actual, drop_in_path(host.unit_dir, f"ftpdup-{kind}@.service"), template, 0o644
+        template = template_drop_in(
+            kind,
+            host.restart_period,
+            host.restart_variance,
+            host.stop_timeout,
+            host.data_root,
+            host.etc_dir,
         )
+        _write_if_changed(plan, actual, template_path(host.unit_dir, kind), template, 0o644)
         for name, spec in wanted.items():
             unit = unit_name(kind, name)
-            spec_path = host.spec_path(kind, name)
             text = specs.to_json(spec)
             changed = actual.specs[kind].get(name) != text
             if changed:
-                plan.writes[spec_path] = (text, 0o600)
-            drop_in = instance_drop_in(spec_path, specs.digest(spec))
-            changed |= _write_if_changed(
-                plan, actual, drop_in_path(host.unit_dir, unit), drop_in, 0o644
-            )
-            if name not in actual.specs[kind]:
+                plan.writes[host.spec_path(kind, name)] = (text, 0o600)
+            if kind == "carrier" and name in held:
+                if actual.active.get(unit) in RUNNING:
+                    plan.hold.add(unit)
+            elif name not in actual.specs[kind]:
                 plan.enable.add(unit)
                 plan.start.add(unit)
             elif changed:
@@ -301,19 +365,23 @@ def _plan_workers(plan: Plan, desired: Desired, host: Settings, actual, layout: 
         for name in set(actual.specs[kind]) - set(wanted):
             unit = unit_name(kind, name)
             plan.stop.add(unit)
-            plan.removes += [host.spec_path(kind, name), drop_in_path(host.unit_dir, unit)]
-            plan.daemon_reload = True
+            plan.removes.append(host.spec_path(kind, name))
             if kind == "carrier":
-                plan.bury_carriers[name] = _gone_reason(name, desired)
+                plan.bury_carriers[name] = _gone_reason(name, desired, actual, host)
+    # New and removed units change what ftpdup.target wants: systemd must reload.
+    plan.daemon_reload |= bool(plan.enable or plan.stop)
     plan.daemon_reload |= any(path.startswith(host.unit_dir) for path in plan.writes)
 
 
-def _gone_reason(instance: str, desired: Desired) -> str:
+def _gone_reason(instance: str, desired: Desired, actual, host: Settings) -> str:
     parts = instance.split(":")
     if parts[0] not in desired.lanes:
         return f"lane {parts[0]} removed from Consul"
     if len(parts) > 2:
-        return f"instance {parts[2]} of subscriber {parts[1]}'s service is gone or not passing"
+        what = f"instance {parts[2]} of subscriber {parts[1]}'s service"
+        if instance in actual.absent:
+            return f"{what} not passing for longer than instance_grace={host.grace()} s"
+        return f"{what} is gone or not passing"
     return f"subscriber {parts[1]} removed from lane {parts[0]}"
 
 
@@ -333,7 +401,7 @@ def _plan_removed_lanes(plan: Plan, desired: Desired, records, actual, kept: set
             continue
         account = actual.accounts.get(record.user)
         if account is not None and account.is_lane_account(lane):
-            plan.remove_accounts.append(record.user)
+            plan.remove_accounts.append((record.user, lane))
 
 
 def _plan_vsftpd(plan: Plan, desired: Desired, records, kept, host: Settings, actual) -> None:
@@ -376,16 +444,24 @@ def _plan_expiry(plan: Plan, desired: Desired, actual, now: float) -> None:
             plan.expire[lane.name] = (lane.lifetime, expired)
 
 
-def _plan_collectd(plan, desired: Desired, snapshot: Snapshot, host: Settings, actual, layout):
-    if not host.collectd_service:
-        return
-    instances = snapshot.instances.get(host.collectd_service, ())
-    if not instances:
-        plan.errors.append(
+def collectd_refusal(snapshot: Snapshot, host: Settings) -> str | None:
+    """Return why the collectd configuration cannot be written now, or None."""
+    if host.collectd_service and not snapshot.instances.get(host.collectd_service):
+        return (
             f"collectd service {host.collectd_service!r} has no passing "
             "instance: collectd configuration left as it is"
         )
+    return None
+
+
+def _plan_collectd(plan, desired: Desired, snapshot: Snapshot, host: Settings, actual, layout):
+    if not host.collectd_service:
         return
+    refusal = collectd_refusal(snapshot, host)
+    if refusal:
+        plan.errors.append(refusal)
+        return
+    instances = snapshot.instances[host.collectd_service]
     directories = [(f"incoming-{lane}", layout.incoming(lane)) for lane in desired.lanes]
     directories += [(f"spool-{i}", layout.spool(i)) for i in desired.carriers]
     server = (instances[0].address, instances[0].port)

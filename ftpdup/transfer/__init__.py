@@ -4,32 +4,56 @@ A Transfer delivers files to one target. It keeps its connection open across
 files and reconnects by itself; ``send`` either delivers the whole file under
 its final name or raises TransferError (and then no file is left at the
 destination under the final name).
+
+File names are bytes on the wire: a name is the ``str`` that ``os.listdir``
+returns (undecodable bytes kept as surrogates), and ``wire_name`` gives back
+the exact bytes the uploader sent.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import BinaryIO
+import os
+from typing import BinaryIO, Callable
 
 from ftpdup.specs import Target
 
+# Called with the number of bytes sent so far, after every block. It may raise
+# Interrupted to stop the transfer (the worker is stopping).
+Progress = Callable[[int], None]
+
+SUBSCRIBER = "subscriber"
+FILE = "file"
+
 
 class TransferError(Exception):
-    """A file was not delivered. ``permanent`` means retrying it can never succeed."""
+    """A file was not delivered.
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    ``scope`` says what failed: ``"subscriber"`` (no connection, login refused,
+    directory missing: every file would fail, so the carrier pauses) or
+    ``"file"`` (the server answered about this file and the session is fine:
+    only this file waits). ``permanent`` means retrying can never succeed.
+    """
+
+    def __init__(self, message: str, scope: str = SUBSCRIBER, permanent: bool = False) -> None:
         super().__init__(message)
+        self.scope = scope
         self.permanent = permanent
+
+
+class Interrupted(Exception):
+    """The transfer was stopped by its progress callback; what the server holds is kept."""
 
 
 class Transfer(abc.ABC):
     """Deliver files to one target over one reused connection."""
 
     @abc.abstractmethod
-    def send(self, source: BinaryIO, name: str) -> int:
+    def send(self, source: BinaryIO, name: str, progress: Progress | None = None) -> int:
         """Deliver the open file source under name; return its size in bytes.
 
-        Raise TransferError if it was not delivered.
+        progress is called after every block sent. Raise TransferError if the
+        file was not delivered, Interrupted if progress asked to stop.
         """
 
     @abc.abstractmethod
@@ -37,12 +61,21 @@ class Transfer(abc.ABC):
         """Close the connection, if any. The transfer reconnects if used again."""
 
 
-def open_transfer(target: Target, timeout: float = 60.0) -> Transfer:
-    """Return the Transfer for target's mode ("ftp" or "http"). Raise ValueError otherwise."""
+def wire_name(name: str) -> bytes:
+    """Return the bytes of a file name as the uploader sent them."""
+    return os.fsencode(name)
+
+
+def open_transfer(target: Target, timeout: float = 60.0, state_dir: str = "") -> Transfer:
+    """Return the Transfer for target's mode ("ftp" or "http"). Raise ValueError otherwise.
+
+    state_dir is where an FTP transfer keeps what it needs to resume an
+    interrupted upload (empty: never resume).
+    """
     if target.mode == "ftp":
         from ftpdup.transfer.ftp import FtpTransfer
 
-        return FtpTransfer(target, timeout)
+        return FtpTransfer(target, timeout, state_dir)
     if target.mode == "http":
         from ftpdup.transfer.http import HttpTransfer
 

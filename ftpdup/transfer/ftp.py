@@ -1,38 +1,76 @@
-"""FTP transfer: one logged-in passive binary session, reused; upload to NAME+tmp_suff, rename."""
+"""FTP transfer: one logged-in passive binary session, reused; upload to NAME+tmp_suff, rename.
+
+Names go on the wire as the bytes the uploader sent: the session speaks
+latin-1, which maps every byte to one character and back, and text from the
+configuration (user, password, directory) is sent as its UTF-8 bytes.
+
+An upload cut short (a stop, a restart, a broken link) leaves the temporary
+file at the server. The next attempt at the same file asks its size (``SIZE``)
+and goes on from there (``REST`` + ``STOR``); the final size is checked before
+the rename. A small record in the carrier's state directory ties the
+temporary file to the local file it came from, so a temporary file of another
+file of the same name is never resumed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
+import json
 import logging
+import os
 import time
 from typing import BinaryIO
 
+from ftpdup.config.values import printable
 from ftpdup.specs import Target
-from ftpdup.transfer import Transfer, TransferError
+from ftpdup.transfer import (
+    FILE,
+    Interrupted,
+    Progress,
+    Transfer,
+    TransferError,
+    wire_name,
+)
+from ftpdup.transfer.pace import Pace
 
 log = logging.getLogger(__name__)
 
 BLOCK_SIZE = 256 * 1024
 IDLE_PROBE_SECONDS = 2.0
-CONNECTION_ERRORS = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
+# Seconds an FTP command may wait for its answer (data moves under the stall timeout).
+COMMAND_TIMEOUT = 10.0
+CONNECTION_ERRORS = (OSError, EOFError, ftplib.error_reply, ftplib.error_proto)
+RESUME_RECORD = "ftp-resume.json"
+# Replies that mean "this command is not implemented" rather than "no".
+NOT_IMPLEMENTED = ("500", "502", "504")
 
 
 class FtpTransfer(Transfer):
     """Deliver files to one FTP server, keeping the session open between files."""
 
-    def __init__(self, target: Target, timeout: float = 60.0) -> None:
+    def __init__(self, target: Target, timeout: float = 60.0, state_dir: str = "") -> None:
         self.target = target
         self.timeout = timeout
+        self.record_path = os.path.join(state_dir, RESUME_RECORD) if state_dir else ""
         self._ftp: ftplib.FTP | None = None
         self._last_used = 0.0
 
-    def send(self, source: BinaryIO, name: str) -> int:
-        """Upload source as name + tmp_suff, then rename it to name. Return the bytes sent."""
-        if any(char in name for char in "\r\n\0"):
-            raise TransferError(f"file name {name!r} cannot be sent over FTP", permanent=True)
+    def send(self, source: BinaryIO, name: str, progress: Progress | None = None) -> int:
+        """Upload source as name + tmp_suff (resuming a cut upload), then rename it to name.
+
+        Return the size of the file.
+        """
+        remote = wire_name(name)
+        if any(byte in remote for byte in b"\r\n\0"):
+            raise TransferError(
+                f"file name {printable(name)!r} cannot be sent over FTP (CR or LF in it)",
+                scope=FILE,
+                permanent=True,
+            )
         reused = self._ftp is not None
         try:
-            return self._upload(source, name)
+            return self._upload(source, remote, progress)
         except CONNECTION_ERRORS as error:
             self.close()
             if not reused:
@@ -40,32 +78,118 @@ class FtpTransfer(Transfer):
         # The reused session died under us (e.g. the server closed it): one fresh try.
         source.seek(0)
         try:
-            return self._upload(source, name)
+            return self._upload(source, remote, progress)
         except CONNECTION_ERRORS as error:
             self.close()
             raise TransferError(f"FTP {self._where()}: {_describe(error)}") from None
 
-    def _upload(self, source: BinaryIO, name: str) -> int:
+    def _upload(self, source: BinaryIO, remote: bytes, progress: Progress | None) -> int:
         ftp = self._session()
-        temporary = name + self.target.tmp_suff
+        temporary = remote + self.target.tmp_suff.encode("utf-8")
+        info = os.fstat(source.fileno())
+        key = _file_key(remote, info)
         try:
-            ftp.storbinary(f"STOR {temporary}", source, blocksize=BLOCK_SIZE)
-            size = source.tell()
-            ftp.rename(temporary, name)
+            offset = self._resume_offset(ftp, temporary, key, info.st_size)
+            if offset < info.st_size or info.st_size == 0:
+                self._remember(key)
+                self._store(ftp, source, temporary, offset, progress)
+            if offset or self.target.verify_size:
+                self._check_size(ftp, temporary, info.st_size)
+            ftp.sendcmd(f"RNFR {_wire(temporary)}")
+            ftp.voidcmd(f"RNTO {_wire(remote)}")
+        except ftplib.error_temp as error:
+            if str(error).startswith("421"):  # the server is closing the session
+                self.close()
+                raise TransferError(f"FTP {self._where()}: {_describe(error)}") from None
+            raise self._refused(remote, error) from None
         except ftplib.error_perm as error:
-            self._forget(temporary)
-            raise TransferError(
-                f"FTP {self._where()} refused {name!r}: {_describe(error)}"
-            ) from None
+            raise self._refused(remote, error) from None
+        except Interrupted:
+            self.close()  # the server still expects to answer the cut STOR
+            raise
+        self._forget()
         self._last_used = time.monotonic()
-        return size
+        return info.st_size
+
+    def _store(self, ftp, source: BinaryIO, temporary: bytes, offset: int, progress) -> None:
+        """STOR source into temporary from offset, block by block, calling progress."""
+        source.seek(offset)
+        pace = Pace(self.timeout, progress)
+        pace.start(offset)
+        connection = ftp.transfercmd(f"STOR {_wire(temporary)}", offset or None)
+        with connection:
+            while True:
+                block = source.read(BLOCK_SIZE)
+                if not block:
+                    break
+                pace.send_all(connection, block)
+        pace.wait_readable(ftp.sock)  # the server may take a while to confirm a big file
+        ftp.voidresp()
+
+    def _resume_offset(self, ftp, temporary: bytes, key: dict, size: int) -> int:
+        """Return where to go on with the upload: the remote size of a temporary file of ours."""
+        if not self.record_path or self._remembered() != key:
+            return 0
+        remote_size = self._remote_size(ftp, temporary)
+        if remote_size is None or not 0 < remote_size <= size:
+            return 0
+        log.info(
+            "resuming %s at byte %d of %d", printable(os.fsdecode(temporary)), remote_size, size
+        )
+        return remote_size
+
+    def _check_size(self, ftp, temporary: bytes, size: int) -> None:
+        """Raise error_perm if the server holds a temporary file of another size than size."""
+        remote_size = self._remote_size(ftp, temporary)
+        if remote_size is not None and remote_size != size:
+            self._forget()
+            with contextlib.suppress(ftplib.Error):
+                ftp.delete(_wire(temporary))
+            raise ftplib.error_perm(f"550 size check: the server holds {remote_size} of {size}")
+
+    def _remote_size(self, ftp, temporary: bytes) -> int | None:
+        """Return the server's size of temporary, or None if it has none or cannot say."""
+        try:
+            answer = ftp.sendcmd(f"SIZE {_wire(temporary)}")
+            return int(answer.split()[1])
+        except (ftplib.error_perm, ftplib.error_temp, IndexError, ValueError):
+            return None
+
+    def _refused(self, remote: bytes, error: ftplib.Error) -> TransferError:
+        return TransferError(
+            f"FTP {self._where()} refused {printable(os.fsdecode(remote))!r}: {_describe(error)}",
+            scope=FILE,
+        )
+
+    def _remember(self, key: dict) -> None:
+        """Record which local file the temporary file at the server belongs to."""
+        if not self.record_path:
+            return
+        try:
+            with open(self.record_path + ".new", "w", encoding="utf-8") as handle:
+                json.dump(key, handle)
+            os.replace(self.record_path + ".new", self.record_path)
+        except OSError as error:
+            log.warning("cannot keep the resume record %s: %s", self.record_path, error)
+
+    def _remembered(self) -> dict | None:
+        try:
+            with open(self.record_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    def _forget(self) -> None:
+        if self.record_path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.record_path)
 
     def _session(self) -> ftplib.FTP:
         """Return a live session: probe an idle one with NOOP, reconnect if it is dead."""
         if self._ftp is not None and time.monotonic() - self._last_used > IDLE_PROBE_SECONDS:
             try:
                 self._ftp.voidcmd("NOOP")
-            except (*CONNECTION_ERRORS, ftplib.error_perm):
+            except (*CONNECTION_ERRORS, ftplib.Error):
                 log.info("FTP session to %s was closed, reconnecting", self._where())
                 self.close()
         if self._ftp is None:
@@ -73,16 +197,16 @@ class FtpTransfer(Transfer):
         return self._ftp
 
     def _connect(self) -> ftplib.FTP:
+        """Open, log in and enter the directory; raise TransferError (subscriber) if refused."""
         target = self.target
-        ftp = ftplib.FTP(timeout=self.timeout)
+        ftp = ftplib.FTP(timeout=min(self.timeout, COMMAND_TIMEOUT), encoding="latin-1")
         try:
             ftp.connect(target.host, target.port)
-            ftp.login(target.user or "anonymous", target.password or "")
-            ftp.set_pasv(True)
+            ftp.login(_config_text(target.user or "anonymous"), _config_text(target.password or ""))
             ftp.voidcmd("TYPE I")
             if target.directory not in ("", "."):
-                ftp.cwd(target.directory)
-        except ftplib.error_perm as error:
+                ftp.cwd(_config_text(target.directory))
+        except (ftplib.error_perm, ftplib.error_temp) as error:
             _quietly_close(ftp)
             raise TransferError(f"FTP {self._where()}: {_describe(error)}") from None
         except BaseException:
@@ -92,14 +216,6 @@ class FtpTransfer(Transfer):
         log.debug("FTP session to %s open", self._where())
         return ftp
 
-    def _forget(self, temporary: str) -> None:
-        """Remove a half-uploaded temporary file, if the server still has it."""
-        try:
-            if self._ftp is not None:
-                self._ftp.delete(temporary)
-        except (ftplib.Error, OSError, EOFError):
-            pass
-
     def _where(self) -> str:
         return f"{self.target.host}:{self.target.port}"
 
@@ -107,6 +223,29 @@ class FtpTransfer(Transfer):
         if self._ftp is not None:
             _quietly_close(self._ftp, polite=True)
             self._ftp = None
+
+
+def _file_key(remote: bytes, info: os.stat_result) -> dict:
+    """Return what identifies one local file: its name, inode, size and modification time."""
+    return {
+        "name": remote.hex(),
+        "device": info.st_dev,
+        "inode": info.st_ino,
+        "size": info.st_size,
+        "mtime_ns": info.st_mtime_ns,
+    }
+
+
+def _wire(name: bytes) -> str:
+    """Return the argument that puts exactly the bytes of name on the latin-1 session."""
+    return name.decode("latin-1")
+
+
+def _config_text(text: str) -> str:
+    """Return configuration text as its UTF-8 bytes on the session; refuse line breaks."""
+    if any(char in text for char in "\r\n\0"):
+        raise TransferError("a configured FTP value holds CR, LF or NUL: refused")
+    return _wire(text.encode("utf-8"))
 
 
 def _quietly_close(ftp: ftplib.FTP, polite: bool = False) -> None:
@@ -120,4 +259,8 @@ def _quietly_close(ftp: ftplib.FTP, polite: bool = False) -> None:
 
 
 def _describe(error: BaseException) -> str:
-    return str(error).strip() or type(error).__name__
+    """Return an error's text as a printable line (server replies are read as latin-1)."""
+    text = str(error).strip() or type(error).__name__
+    with contextlib.suppress(UnicodeError):
+        text = text.encode("latin-1").decode("utf-8")
+    return printable(text)

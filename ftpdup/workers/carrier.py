@@ -1,9 +1,23 @@
 """The carrier: deliver each file of its spool to one target, oldest first, then delete it.
 
-A failed delivery leaves the file in the spool and is retried with a growing
-delay (capped), while new files keep being queued. A file that cannot be
-delivered at all, or not within ``max_age`` seconds of its arrival, is moved
-to the dead-letter directory with its reason.
+Two kinds of failure are kept apart. When the server answers about one file
+(a name it refuses, a quota too small for it), only that file waits, with
+its own delay doubling from 1 s up to ``retry_max_delay``, while the files
+behind it go on. When the subscriber fails (no connection, login refused, a
+connection dropped), the whole carrier pauses for such a delay; the file
+that was being sent waits with its own delay too, and the next try is made
+with another file: a server that drops the connection on one name only
+cannot hold back the others. A file
+that cannot be delivered at all, or not within ``max_age`` seconds of its
+arrival, is moved to the dead-letter directory with its reason. An
+unexpected error in one delivery counts as that file's failure: it never
+stops the worker.
+
+While a file is moving, the progress of the transfer keeps systemd's
+watchdog fed, and a long transfer pushes the unit's runtime limit back
+(EXTEND_TIMEOUT_USEC), so a periodic restart waits for it. A stop lets the
+file go on for ``stop_grace`` seconds, then cuts it (an FTP upload resumes
+where it was cut on the next run).
 """
 
 from __future__ import annotations
@@ -14,15 +28,54 @@ import logging
 import os
 import stat
 import time
+from dataclasses import dataclass
 
+from ftpdup.config.values import printable
 from ftpdup.deadletter import bury
 from ftpdup.specs import CarrierSpec
-from ftpdup.transfer import Transfer, TransferError, open_transfer
-from ftpdup.workers.loop import MAX_WAIT, Worker, ago
+from ftpdup.transfer import FILE, Interrupted, Transfer, TransferError, open_transfer
+from ftpdup.workers.loop import Worker, clock
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = 1.0
+# This many files refused in a row (and none delivered) pause the whole carrier:
+# the subscriber is failing, not the files (a full disk, a lost permission).
+REFUSED_STREAK_PAUSE = 3
+# A file that has been moving for EXTEND_AFTER seconds pushes the unit's
+# runtime limit EXTEND_WINDOW seconds ahead, every EXTEND_EVERY seconds: a
+# periodic restart waits for a long file, and still lands between small ones.
+EXTEND_AFTER = 3.0
+EXTEND_EVERY = 3.0
+EXTEND_WINDOW = 15.0
+
+
+@dataclass
+class Retry:
+    """Failures in a row of one thing (the subscriber, or one file) and when to try again."""
+
+    failures: int = 0
+    next_try: float = 0.0
+    error: str = ""
+    since: float = 0.0
+
+    def failed(self, error: str, max_delay: float) -> tuple[float, int]:
+        """Record a failure; return the delay before the next try and the level to log it at.
+
+        A failure is logged as a warning when it starts, at info when its error
+        changes, and at debug when it only repeats (not once per attempt).
+        """
+        if not self.failures:
+            self.since = time.time()
+        self.failures += 1
+        delay = min(max_delay, FIRST_RETRY_DELAY * 2 ** min(self.failures - 1, 30))
+        self.next_try = time.monotonic() + delay
+        if self.failures == 1:
+            level = logging.WARNING
+        else:
+            level = logging.INFO if error != self.error else logging.DEBUG
+        self.error = error
+        return delay, level
 
 
 class Carrier(Worker):
@@ -32,17 +85,25 @@ class Carrier(Worker):
         super().__init__()
         self.spec = spec
         self.directory = spec.spool
-        self.transfer = transfer or open_transfer(spec.target, spec.timeout)
-        self.queue: list[tuple[int, str]] = []
-        self.queued: set[str] = set()
-        self.failures = 0
-        self.next_try = 0.0
-        self.last_error = ""
+        self.transfer = transfer or open_transfer(spec.target, spec.timeout, spec.state)
+        self.ready: list[tuple[int, str]] = []  # (mtime_ns, name), oldest first
+        self.waiting: list[tuple[float, int, str]] = []  # (next try, mtime_ns, name)
+        self.known: set[str] = set()
+        self.file_retries: dict[str, Retry] = {}
+        self.subscriber = Retry()
+        # Files that were moving when the subscriber failed, since the last success:
+        # the next try is made with another file, if there is one.
+        self.suspects: set[str] = set()
+        self.refused_streak = 0
         self.delivered = 0
         self.last_delivery = 0.0
+        self._transfer_started = 0.0
+        self._last_extend = 0.0
 
     def prepare(self) -> None:
         os.makedirs(self.spec.spool, exist_ok=True)
+        if self.spec.state:
+            os.makedirs(self.spec.state, exist_ok=True)
 
     def rescan(self) -> None:
         with os.scandir(self.spec.spool) as scan:
@@ -50,83 +111,158 @@ class Carrier(Worker):
 
     def on_names(self, names: list[str]) -> None:
         for name in names:
-            if name in self.queued:
+            if name in self.known:
                 continue
             try:
                 info = os.lstat(os.path.join(self.spec.spool, name))
             except FileNotFoundError:
                 continue
             if stat.S_ISREG(info.st_mode):
-                heapq.heappush(self.queue, (info.st_mtime_ns, name))
-                self.queued.add(name)
+                heapq.heappush(self.ready, (info.st_mtime_ns, name))
+                self.known.add(name)
 
-    def step(self) -> float:
-        """Deliver the oldest queued file if no retry delay is running; return the wait."""
-        if not self.queue:
-            return MAX_WAIT
-        delay = self.next_try - time.monotonic()
-        if delay > 0:
-            return delay
-        self.deliver_oldest()
+    def step(self) -> float | None:
+        """Deliver the oldest file that is due, unless the subscriber is paused; return the wait."""
+        now = time.monotonic()
+        while self.waiting and self.waiting[0][0] <= now:
+            _, mtime_ns, name = heapq.heappop(self.waiting)
+            heapq.heappush(self.ready, (mtime_ns, name))
+        if not self.ready:
+            return self.waiting[0][0] - now if self.waiting else None
+        if self.subscriber.next_try > now:
+            return self.subscriber.next_try - now
+        self.deliver_next()
         return 0.0
 
-    def deliver_oldest(self) -> None:
-        """Deliver (or dead-letter) the file at the head of the queue."""
-        mtime_ns, name = self.queue[0]
+    def _next_ready(self) -> tuple[int, str]:
+        """Take the oldest ready file that is not a suspect (or the oldest, if all are)."""
+        skipped = []
+        while self.ready:
+            item = heapq.heappop(self.ready)
+            if item[1] not in self.suspects:
+                break
+            skipped.append(item)
+        else:
+            item = skipped.pop(0)
+        for other in skipped:
+            heapq.heappush(self.ready, other)
+        return item
+
+    def deliver_next(self) -> None:
+        """Deliver (or set aside) the oldest ready file."""
+        mtime_ns, name = self._next_ready()
         path = os.path.join(self.spec.spool, name)
-        age = time.time() - mtime_ns / 1e9
-        if age > self.spec.max_age:
-            self._drop_head()
+        if time.time() - mtime_ns / 1e9 > self.spec.max_age:
+            retry = self.file_retries.get(name) or self.subscriber
             reason = f"not delivered within max_age={self.spec.max_age} s"
-            self._bury(path, f"{reason}; last error: {self.last_error or 'none'}")
+            self._set_aside(mtime_ns, name, f"{reason}; last error: {retry.error or 'none'}")
             return
-        started = time.monotonic()
         try:
-            with open(path, "rb") as source:
-                size = self.transfer.send(source, name)
+            source = open(path, "rb")  # noqa: SIM115 - closed below, after the transfer
         except FileNotFoundError:
-            self._drop_head()
+            self._forget(name)
+            return
+        started = self._transfer_started = time.monotonic()
+        try:
+            with source:
+                size = self.transfer.send(source, name, self._progress)
+        except Interrupted:
+            heapq.heappush(self.ready, (mtime_ns, name))
+            log.info("stopping: %s cut after %.0f s", printable(name), time.monotonic() - started)
             return
         except TransferError as error:
-            if error.permanent:
-                self._drop_head()
-                self._bury(path, str(error))
-            else:
-                self._failed(str(error))
+            self._failed(mtime_ns, name, error)
             return
-        os.unlink(path)
-        self._drop_head()
-        self.failures = 0
-        self.delivered += 1
-        self.last_delivery = time.monotonic()
-        log.info("delivered %s (%d bytes) in %.3f s", name, size, self.last_delivery - started)
+        except Exception as error:  # one file must never stop the worker
+            log.debug("delivering %s failed", printable(name), exc_info=True)
+            failure = TransferError(f"unexpected {type(error).__name__}: {error}", scope=FILE)
+            self._failed(mtime_ns, name, failure)
+            return
+        self._delivered(name, size, time.monotonic() - started)
 
-    def _drop_head(self) -> None:
-        _, name = heapq.heappop(self.queue)
-        self.queued.discard(name)
-
-    def _failed(self, error: str) -> None:
-        """Schedule a retry of the head of the queue after a growing, capped delay."""
-        self.failures += 1
-        self.last_error = error
-        delay = min(self.spec.retry_max_delay, FIRST_RETRY_DELAY * 2 ** (self.failures - 1))
-        self.next_try = time.monotonic() + delay
-        log.warning(
-            "delivery failed (%d in a row), retrying in %.0f s: %s", self.failures, delay, error
-        )
-
-    def _bury(self, path: str, reason: str) -> None:
+    def _delivered(self, name: str, size: int, seconds: float) -> None:
         with contextlib.suppress(FileNotFoundError):
-            bury(path, self.spec.dead, reason)
+            os.unlink(os.path.join(self.spec.spool, name))
+        self._forget(name)
+        if self.subscriber.failures:
+            log.info(
+                "subscriber reachable again after %d failed attempts", self.subscriber.failures
+            )
+            self.subscriber = Retry()
+        self.suspects.clear()
+        self.refused_streak = 0
+        self.delivered += 1
+        self.last_delivery = time.time()
+        log.info("delivered %s (%d bytes) in %.3f s", printable(name), size, seconds)
+
+    def _failed(self, mtime_ns: int, name: str, error: TransferError) -> None:
+        """Set aside, delay this file, or pause the carrier, as the failure says."""
+        shown = printable(name)
+        if error.permanent:
+            self._set_aside(mtime_ns, name, str(error))
+            return
+        if error.scope == FILE:
+            retry = self.file_retries.setdefault(name, Retry())
+            delay, level = retry.failed(str(error), self.spec.retry_max_delay)
+            heapq.heappush(self.waiting, (retry.next_try, mtime_ns, name))
+            self.refused_streak += 1
+            if self.subscriber.failures:
+                level = logging.DEBUG
+            log.log(level, "%s not taken, it waits %.0f s, others go on: %s", shown, delay, error)
+            if self.refused_streak < REFUSED_STREAK_PAUSE:
+                return
+            error = TransferError(f"files refused one after another, the last: {error}")
+        else:
+            retry = self.file_retries.setdefault(name, Retry())
+            retry.failed(str(error), self.spec.retry_max_delay)
+            heapq.heappush(self.waiting, (retry.next_try, mtime_ns, name))
+            self.suspects.add(name)
+        delay, level = self.subscriber.failed(str(error), self.spec.retry_max_delay)
+        log.log(level, "subscriber failing, next try in %.0f s: %s", delay, error)
+
+    def _set_aside(self, mtime_ns: int, name: str, reason: str) -> None:
+        """Move a file to the dead letters; if that fails (a full disk), it stays queued."""
+        try:
+            bury(os.path.join(self.spec.spool, name), self.spec.dead, reason)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            retry = self.file_retries.setdefault(name, Retry())
+            _, level = retry.failed(f"cannot set it aside: {error}", self.spec.retry_max_delay)
+            heapq.heappush(self.waiting, (retry.next_try, mtime_ns, name))
+            level = logging.ERROR if level == logging.WARNING else level
+            log.log(level, "cannot set %s aside (%s): it stays queued", printable(name), error)
+            return
+        self._forget(name)
+
+    def _forget(self, name: str) -> None:
+        self.known.discard(name)
+        self.file_retries.pop(name, None)
+        self.suspects.discard(name)
+
+    def _progress(self, sent: int) -> None:
+        """Called while a file moves: feed the watchdog, defer the runtime limit, obey a stop."""
+        self.notifier.ping()
+        now = time.monotonic()
+        if self.stopping:
+            if now - self.stop_requested >= self.spec.stop_grace:
+                raise Interrupted(f"stopping after {sent} bytes")
+        elif (
+            now - self._transfer_started >= EXTEND_AFTER
+            and now - self._last_extend >= EXTEND_EVERY
+            and self.notifier.enabled
+        ):
+            self._last_extend = now
+            self.notifier.extend(EXTEND_WINDOW)
 
     def status(self) -> str:
-        queued = (
-            f"{len(self.queue)} queued, {self.delivered} delivered, last {ago(self.last_delivery)}"
-        )
-        if self.failures:
-            wait = max(0.0, self.next_try - time.monotonic())
-            return f"{queued}; retry in {wait:.0f} s: {self.last_error}"[:200]
-        return queued
+        queued = len(self.ready) + len(self.waiting)
+        text = f"{queued} queued, {self.delivered} delivered, last {clock(self.last_delivery)}"
+        if self.waiting:
+            text += f"; {len(self.waiting)} waiting on their own retry"
+        if self.subscriber.failures:
+            text += f"; failing since {clock(self.subscriber.since)}: {self.subscriber.error}"
+        return text[:300]
 
     def finish(self) -> None:
         self.transfer.close()

@@ -1,8 +1,15 @@
-"""The main loop shared by the workers: watch a directory, do work, keep systemd informed."""
+"""The main loop shared by the workers: watch a directory, do work, keep systemd informed.
+
+Idle means idle: the loop sleeps in poll() until an inotify event, a signal,
+the next piece of timed work (a retry), a pending STATUS= update, or the
+next watchdog ping (every half watchdog period) is due.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import time
 
@@ -10,8 +17,6 @@ from ftpdup.notify import Notifier
 from ftpdup.watcher import DirectoryWatcher
 
 log = logging.getLogger(__name__)
-
-MAX_WAIT = 1.0
 
 
 class Worker:
@@ -21,6 +26,8 @@ class Worker:
 
     def __init__(self) -> None:
         self.stopping = False
+        self.stop_requested = 0.0
+        self.notifier = Notifier()
 
     def prepare(self) -> None:
         """Create what the worker needs before it starts watching."""
@@ -31,53 +38,68 @@ class Worker:
     def on_names(self, names: list[str]) -> None:
         """Queue the files inotify reported complete."""
 
-    def step(self) -> float:
-        """Do the work that is due; return how long the loop may wait for events (s)."""
-        return MAX_WAIT
+    def step(self) -> float | None:
+        """Do the work that is due; return seconds until more is due (0: now), None: no timer."""
+        return None
 
     def status(self) -> str:
-        """Return a short human summary for systemd's STATUS=."""
+        """Return a short human summary for systemd's STATUS= (no clock in it: it is resent
+        each time it changes)."""
         return ""
 
     def finish(self) -> None:
         """Release connections at exit."""
 
     def _on_signal(self, signum: int, _frame) -> None:
-        log.info("received %s, stopping after the file in flight", signal.Signals(signum).name)
+        if not self.stopping:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            self.stop_requested = time.monotonic()
         self.stopping = True
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT; return the process exit code."""
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        notifier = Notifier()
+        notifier = self.notifier
         self.prepare()
-        watcher = DirectoryWatcher(self.directory)
+        watcher = DirectoryWatcher(self.directory, wake_read)
         try:
             self.rescan()
             notifier.ready(self.status())
             while not self.stopping:
-                wait = min(self.step(), MAX_WAIT)
+                due = self.step()
                 notifier.ping()
+                notifier.status(self.status())
+                status_due = notifier.flush()
                 if self.stopping:
                     break
-                names, overflow = watcher.wait(notifier.loop_timeout(max(wait, 0.0)))
+                names, overflow = watcher.wait(notifier.loop_timeout(_earliest(due, status_due)))
                 if overflow:
                     log.warning("inotify queue overflowed: rescanning %s", self.directory)
                     self.rescan()
                 if names:
                     self.on_names(names)
-                notifier.ping()
-                notifier.status(self.status())
             notifier.stopping()
         finally:
             watcher.close()
             self.finish()
+            signal.set_wakeup_fd(-1)
+            for descriptor in (wake_read, wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
         return 0
 
 
-def ago(timestamp: float) -> str:
-    """Return 'N s ago' for a time.monotonic() timestamp, or 'never' for 0."""
+def _earliest(*delays: float | None) -> float | None:
+    """Return the smallest of the delays that are not None, or None."""
+    present = [delay for delay in delays if delay is not None]
+    return max(0.0, min(present)) if present else None
+
+
+def clock(timestamp: float) -> str:
+    """Return 'HH:MM:SS' (local time) of a time.time() timestamp, or 'never' for 0."""
     if not timestamp:
         return "never"
-    return f"{time.monotonic() - timestamp:.0f} s ago"
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))

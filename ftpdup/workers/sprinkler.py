@@ -31,9 +31,10 @@ import os
 import stat
 import time
 
+from ftpdup.config.values import printable
 from ftpdup.lease import ignore_lease_breaks, no_writer
 from ftpdup.specs import Output, SprinklerSpec
-from ftpdup.workers.loop import MAX_WAIT, Worker, ago
+from ftpdup.workers.loop import Worker, clock
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Sprinkler(Worker):
         self.forwarded = 0
         self.last_forward = 0.0
         self.last_retry = 0.0
+        self.trouble = ""
 
     def prepare(self) -> None:
         ignore_lease_breaks()
@@ -70,15 +72,15 @@ class Sprinkler(Worker):
     def rescan(self) -> None:
         for output in self.spec.outputs:
             for name in _oldest_first(output.pending):
-                self.publish(output, name)
+                self._publish(output, name)
         for name in _oldest_first(self.spec.staging):
-            self.fan_out(name)
+            self._fan_out(name)
         self.waiting.extend(_oldest_first(self.spec.incoming))
 
     def on_names(self, names: list[str]) -> None:
         self.waiting.extend(names)
 
-    def step(self) -> float:
+    def step(self) -> float | None:
         now = time.monotonic()
         if self._blocked() and now - self.last_retry >= RETRY_SECONDS:
             self._retry_blocked()
@@ -91,15 +93,44 @@ class Sprinkler(Worker):
             if self.stopping:
                 self.waiting.extend(waiting[waiting.index(name) :])
                 break
-            self.take(name)
+            self._take(name)
         if self.busy:
             return BUSY_RETRY_SECONDS
-        return RETRY_SECONDS if self._blocked() else MAX_WAIT
+        return RETRY_SECONDS if self._blocked() else None
 
     def status(self) -> str:
         blocked = self._blocked()
-        waiting = f", {blocked} waiting behind an older file of the same name" if blocked else ""
-        return f"{self.forwarded} forwarded{waiting}, last {ago(self.last_forward)}"
+        waiting = f", {blocked} waiting to go on" if blocked else ""
+        trouble = f"; {self.trouble}" if self.trouble else ""
+        return f"{self.forwarded} forwarded{waiting}, last {clock(self.last_forward)}{trouble}"
+
+    def _take(self, name: str) -> None:
+        try:
+            self.take(name)
+        except OSError as error:
+            self.blocked_lane.add(name)
+            self._troubled(f"cannot take {printable(name)}", error)
+
+    def _fan_out(self, name: str) -> None:
+        try:
+            self.fan_out(name)
+        except OSError as error:
+            self.blocked_staging.add(name)
+            self._troubled(f"cannot fan out {printable(name)}", error)
+
+    def _publish(self, output: Output, name: str) -> None:
+        try:
+            self.publish(output, name)
+        except OSError as error:
+            self.blocked_pending.add((output, name))
+            self._troubled(f"cannot publish {printable(name)} to {output.instance}", error)
+
+    def _troubled(self, what: str, error: OSError) -> None:
+        """Log a filesystem failure (once while it lasts); the file is tried again later."""
+        trouble = f"{what}: {error.strerror or error}"
+        if not self.trouble:
+            log.error("%s; trying again every %.0f s", trouble, RETRY_SECONDS)
+        self.trouble = trouble
 
     def excluded(self, name: str) -> bool:
         """Return True if name matches one of the lane's exclude patterns."""
@@ -119,7 +150,7 @@ class Sprinkler(Worker):
                 return
             with no_writer(source) as complete:
                 if not complete:
-                    log.debug("%s is still being written, looking again shortly", name)
+                    log.debug("%s is still being written, looking again", printable(name))
                     self.busy.add(name)
                     return
                 os.rename(source, staged)
@@ -127,7 +158,7 @@ class Sprinkler(Worker):
             return
         self.busy.discard(name)
         self.blocked_lane.discard(name)
-        self.fan_out(name)
+        self._fan_out(name)
 
     def fan_out(self, name: str) -> None:
         """Link a staged file into every carrier's pending directory, then publish it."""
@@ -144,13 +175,17 @@ class Sprinkler(Worker):
         os.unlink(staged)
         self.blocked_staging.discard(name)
         if not self.spec.outputs:
-            log.info("deleted %s (%d bytes): the lane has no subscriber", name, size)
+            log.info("deleted %s (%d bytes): the lane has no subscriber", printable(name), size)
             return
         for output in self.spec.outputs:
-            self.publish(output, name)
+            self._publish(output, name)
         self.forwarded += 1
-        self.last_forward = time.monotonic()
-        log.info("forwarded %s (%d bytes) to %d carriers", name, size, len(self.spec.outputs))
+        self.last_forward = time.time()
+        if self.trouble:
+            log.info("writing works again")
+            self.trouble = ""
+        count = len(self.spec.outputs)
+        log.info("forwarded %s (%d bytes) to %d carriers", printable(name), size, count)
 
     def _link(self, staged: str, directory: str, name: str) -> bool:
         """Hard-link staged into directory; return False if another file holds that name."""
@@ -195,9 +230,9 @@ class Sprinkler(Worker):
         """Try again, oldest step first, what waited behind a same-named file."""
         self.last_retry = time.monotonic()
         for output, name in sorted(self.blocked_pending, key=lambda item: item[1]):
-            self.publish(output, name)
+            self._publish(output, name)
         for name in sorted(self.blocked_staging):
-            self.fan_out(name)
+            self._fan_out(name)
         self.waiting.extend(sorted(self.blocked_lane))
         self.blocked_lane.clear()
 

@@ -155,7 +155,7 @@ def test_subscriber_that_is_down_gets_its_files_once_back(world):
     spool = world.layout.spool("down:flaky")
     wait_for(lambda: sorted(os.listdir(spool)) == sorted(files), 30, "files queued for flaky")
     wait_for(
-        lambda: "delivery failed" in pipeline.worker("carrier", "down:flaky").output(),
+        lambda: "subscriber failing" in pipeline.worker("carrier", "down:flaky").output(),
         30,
         "a failed delivery attempt",
     )
@@ -216,4 +216,4 @@ def test_sigterm_finishes_the_file_in_flight(world):
     with open(destination, "rb") as handle:
         assert handle.read() == data
     assert world.queued_files() == []
-    assert "stopping after the file in flight" in carrier.output()
+    assert "received SIGTERM, stopping" in carrier.output()

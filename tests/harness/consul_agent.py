@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -79,10 +80,46 @@ class ConsulAgent:
     def delete(self, key: str, recurse: bool = False) -> None:
         self.client().kv.delete(key, recurse=recurse)
 
-    def register(self, service: str, service_id: str, port: int, address: str = "127.0.0.1"):
+    def put_many(self, values: dict[str, object]) -> None:
+        """Store many keys in as few transactions as Consul allows (64 operations each)."""
+        operations = [
+            {
+                "KV": {
+                    "Verb": "set",
+                    "Key": key,
+                    "Value": base64.b64encode(
+                        (json.dumps(value) if isinstance(value, dict) else value).encode()
+                    ).decode(),
+                }
+            }
+            for key, value in values.items()
+        ]
+        for first in range(0, len(operations), 64):
+            body = json.dumps(operations[first : first + 64]).encode()
+            request = urllib.request.Request(f"{self.url}/v1/txn", data=body, method="PUT")
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+
+    def register(
+        self,
+        service: str,
+        service_id: str,
+        port: int,
+        address: str = "127.0.0.1",
+        ttl: str | None = None,
+    ):
+        """Register an instance of service; with ttl, it has a TTL check, passing at first."""
+        check = consul.Check.ttl(ttl) if ttl else None
         assert self.client().agent.service.register(
-            service, service_id=service_id, address=address, port=port
+            service, service_id=service_id, address=address, port=port, check=check
         )
+        if ttl:
+            self.set_health(service_id, passing=True)
+
+    def set_health(self, service_id: str, passing: bool) -> None:
+        """Pass or fail the TTL check of a service instance registered with a ttl."""
+        checks = self.client().agent.check
+        (checks.ttl_pass if passing else checks.ttl_fail)(f"service:{service_id}")
 
     def deregister(self, service_id: str) -> None:
         self.client().agent.service.deregister(service_id)

@@ -1,4 +1,8 @@
-"""Real FTP and HTTP (WebDAV) subscriber servers, each a separate process on loopback."""
+"""Real FTP and HTTP (WebDAV) subscriber servers, each a separate process.
+
+They listen on loopback, or on the address of a network namespace of the
+test's own (tests.harness.netns), which stands for another host.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +13,40 @@ from tests.harness.procs import Process, free_port, port_open, wait_for
 
 
 class FtpSubscriber:
-    """A pyftpdlib server with one writable account, restartable on the same port."""
+    """A pyftpdlib server with one writable account, restartable on the same port.
 
-    def __init__(self, root: str, workdir: str, user: str = "sub", password: str = "subpw") -> None:
+    File names reach its disk as the bytes the client sent (see pyftpd.py).
+    With a namespace, it runs there, on the namespace's address.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        workdir: str,
+        user: str = "sub",
+        password: str = "subpw",
+        namespace=None,
+    ) -> None:
         self.root = root
         self.workdir = workdir
         self.user = user
         self.password = password
+        self.namespace = namespace
+        self.host = namespace.address if namespace else "127.0.0.1"
         self.port = free_port()
         self.process: Process | None = None
         os.makedirs(root, exist_ok=True)
 
     def start(self) -> FtpSubscriber:
         pasv = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "pyftpdlib",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-w",
-            "-d",
-            self.root,
-            "-u",
-            self.user,
-            "-P",
-            self.password,
-            "-r",
-            f"{pasv}-{pasv + 20}",
-        ]
-        self.process = Process(argv, os.path.join(self.workdir, f"ftp-{self.port}.log"))
-        wait_for(lambda: port_open(self.port), 20, f"the FTP subscriber on port {self.port}")
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyftpd.py")
+        argv = [sys.executable, script, self.host, str(self.port), self.root]
+        argv += [self.user, self.password, str(pasv), str(pasv + 20)]
+        log = os.path.join(self.workdir, f"ftp-{self.port}.log")
+        self.process = self.namespace.start(argv, log) if self.namespace else Process(argv, log)
+        wait_for(
+            lambda: port_open(self.port, self.host), 20, f"the FTP subscriber on port {self.port}"
+        )
         return self
 
     def stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import io
 import os
@@ -32,6 +33,7 @@ class SystemWorld:
         self.lanes: dict[str, dict] = {}
         self.servers: dict[str, FtpSubscriber | HttpSubscriber] = {}
         self.destinations: dict[str, list[str]] = {}
+        self.drop_ins: list[str] = []
 
     def key(self, lane: str, rest: str) -> str:
         return f"{self.box.prefix}/incoming_directories/{lane}/{rest}"
@@ -54,9 +56,13 @@ class SystemWorld:
         self.lanes[lane] = settings
         return lane
 
-    def add_ftp_subscriber(self, lane: str, name: str, directory: str = ".") -> FtpSubscriber:
+    def add_ftp_subscriber(
+        self, lane: str, name: str, directory: str = ".", namespace=None
+    ) -> FtpSubscriber:
+        """Start an FTP server (on loopback, or in namespace) and subscribe it to lane."""
         root = os.path.join(self.root, f"ftp-{name}")
-        server = FtpSubscriber(root, self.root, password=uuid.uuid4().hex).start()
+        server = FtpSubscriber(root, self.root, password=uuid.uuid4().hex, namespace=namespace)
+        server.start()
         os.makedirs(os.path.join(root, directory), exist_ok=True)
         self.servers[name] = server
         self.put_subscriber(
@@ -64,7 +70,7 @@ class SystemWorld:
             name,
             {
                 "mode": "ftp",
-                "host": "127.0.0.1",
+                "host": server.host,
                 "port": server.port,
                 "user": server.user,
                 "password": server.password,
@@ -74,11 +80,16 @@ class SystemWorld:
         self.destinations[f"{lane}:{name}"] = [os.path.join(root, directory)]
         return server
 
-    def add_http_subscriber(self, lane: str, name: str, directory: str = ".") -> HttpSubscriber:
-        root = os.path.join(self.root, f"http-{name}")
-        server = HttpSubscriber(root, self.root).start()
-        os.makedirs(os.path.join(root, directory), exist_ok=True)
+    def http_server(self, name: str) -> HttpSubscriber:
+        """Start an HTTP (WebDAV) server for this test, subscribed to nothing yet."""
+        server = HttpSubscriber(os.path.join(self.root, f"http-{name}"), self.root).start()
         self.servers[name] = server
+        return server
+
+    def add_http_subscriber(self, lane: str, name: str, directory: str = ".") -> HttpSubscriber:
+        server = self.http_server(name)
+        root = server.root
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
         self.put_subscriber(
             lane,
             name,
@@ -87,27 +98,40 @@ class SystemWorld:
         self.destinations[f"{lane}:{name}"] = [os.path.join(root, directory)]
         return server
 
-    def add_service_instance(self, service: str, number: int, directory: str) -> str:
-        """Start an HTTP server and register it as an instance of service; return its ID."""
+    def add_service_instance(
+        self, service: str, number: int, directory: str, ttl: str | None = None
+    ) -> str:
+        """Start an HTTP server, register it as an instance of service; return its folder.
+
+        With ttl, the instance has a TTL health check (passing at first).
+        """
         root = os.path.join(self.root, f"{service}-{number}")
         server = HttpSubscriber(root, self.root).start()
         os.makedirs(os.path.join(root, directory), exist_ok=True)
         instance_id = f"{service}-{number}"
         self.servers[instance_id] = server
-        self.agent.register(service, instance_id, server.port)
+        self.agent.register(service, instance_id, server.port, ttl=ttl)
         return os.path.join(root, directory)
+
+    def drop_in(self, unit: str, name: str, text: str) -> None:
+        """Add a test drop-in to unit (daemon-reload; the unit applies it when restarted)."""
+        self.box.write(f"/etc/systemd/system/{unit}.d/{name}.conf", f"[Service]\n{text}\n")
+        self.box.run("systemctl", "daemon-reload")
+        self.drop_ins.append(f"/etc/systemd/system/{unit}.d/{name}.conf")
 
     def put_subscriber(self, lane: str, name: str, value: dict) -> None:
         self.agent.put(self.key(lane, f"subscribers/{name}"), value)
 
     def upload(self, lane: str, files: dict[str, bytes]) -> None:
+        """Upload files by FTP as the lane's user; a name goes as its bytes (os.fsencode)."""
         settings = self.lanes[lane]
-        ftp = ftplib.FTP()
+        ftp = ftplib.FTP(encoding="latin-1")
         ftp.connect("127.0.0.1", self.box.ftp_port, timeout=30)
         ftp.login(settings["user"], settings["password"])
         try:
             for name, data in files.items():
-                ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+                wire = os.fsencode(name).decode("latin-1")
+                ftp.storbinary(f"STOR {wire}", io.BytesIO(data))
         finally:
             ftp.quit()
 
@@ -142,6 +166,11 @@ class SystemWorld:
     def close(self) -> None:
         for server in self.servers.values():
             server.stop()
+        for path in self.drop_ins:
+            with contextlib.suppress(OSError):
+                os.unlink(self.box.path(path))
+        if self.drop_ins:
+            self.box.run("systemctl", "daemon-reload", check=False)
         if not self.agent.process or not self.agent.process.alive():
             return
         for lane in self.lanes:

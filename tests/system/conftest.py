@@ -31,9 +31,18 @@ pasv_max_port = {pasv_max}
 """
 
 
-@pytest.fixture(scope="module")
+def raise_inotify_instances(wanted: int) -> None:
+    path = "/proc/sys/fs/inotify/max_user_instances"
+    with open(path) as handle:
+        current = int(handle.read())
+    if current < wanted:
+        with open(path, "w") as handle:
+            handle.write(str(wanted))
+
+
+@pytest.fixture(scope="session")
 def system_consul(base_dir):
-    """A Consul agent of the system tests' own (one test stops it)."""
+    """A Consul agent of the system tests' own (one test stops and restarts it)."""
     agent = ConsulAgent(base_dir, name="system")
     try:
         yield agent.start()
@@ -41,10 +50,14 @@ def system_consul(base_dir):
         agent.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def container(base_dir, system_consul):
     """A booted container with ftpdup installed, enabled and pointed at system_consul."""
     box = Container(base_dir, name="ftpdup-system")
+    # Every worker holds an inotify instance as the ftpdup user, which the
+    # container shares with the host: raise the per-user limit as the
+    # package's sysctl.d file does on a real host (/proc/sys is read-only inside).
+    raise_inotify_instances(8192)
     try:
         box.boot()
         box.copy_in(REPOSITORY, "/opt/ftpdup/src")

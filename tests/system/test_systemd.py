@@ -311,8 +311,16 @@ def test_consul_outage_changes_nothing_and_delivery_goes_on(world, container, sy
     wait_for(lambda: container.is_active("ftpdup-manager.service") == "inactive", 60, "manager")
     pids = {unit: container.main_pid(unit) for unit in units}
     user = world.lanes[lane]["user"]
-    system_consul.stop()  # the last test of this module: nothing needs Consul after it
+    system_consul.stop()
+    try:
+        outage_changes_nothing(world, container, units, pids, user, lane)
+    finally:
+        system_consul.start()  # a dev agent starts empty: give the prefix its folder back
+        system_consul.put(f"{container.prefix}/incoming_directories/", None)
 
+
+def outage_changes_nothing(world, container, units, pids, user, lane) -> None:
+    """With Consul down: the manager fails and changes nothing, delivery goes on."""
     result = container.run("systemctl", "start", "ftpdup-manager.service", check=False)
     assert result.returncode != 0
     journal = container.journal("ftpdup-manager.service")
@@ -331,4 +339,3 @@ def test_consul_outage_changes_nothing_and_delivery_goes_on(world, container, sy
     files = files_named("during-outage")
     world.upload(lane, files)
     world.wait_at(world.destinations[f"{lane}:websub"], files)
-    world.lanes.clear()  # Consul is gone: nothing to clean up there

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 
 import pytest
 
 from ftpdup.specs import CarrierSpec, Target
+from ftpdup.transfer import Interrupted, Transfer, TransferError, open_transfer
 from ftpdup.workers.carrier import Carrier
-from tests.harness.ftp_server import FtpSubscriber
+from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
 from tests.harness.procs import free_port
+
+LATIN1_NAME = os.fsdecode(b"caf\xe9 cr\xe8me.txt")
 
 
 def spec(tmp_path, target: Target, **extra) -> CarrierSpec:
@@ -18,6 +23,7 @@ def spec(tmp_path, target: Target, **extra) -> CarrierSpec:
         instance="lane:sub",
         spool=str(tmp_path / "spool"),
         dead=str(tmp_path / "dead"),
+        state=str(tmp_path / "state"),
         target=target,
         **extra,
     )
@@ -41,27 +47,48 @@ def ftp_server(tmp_path):
     server.stop()
 
 
-def drain(carrier: Carrier) -> None:
+@pytest.fixture
+def http_server(tmp_path):
+    server = HttpSubscriber(str(tmp_path / "webroot"), str(tmp_path)).start()
+    yield server
+    server.stop()
+
+
+def ftp_target(server: FtpSubscriber, **extra) -> Target:
+    return Target("ftp", "127.0.0.1", server.port, user="sub", password="subpw", **extra)
+
+
+def make_due(carrier: Carrier) -> None:
+    """Let every delay run out now (the subscriber's and each file's)."""
+    carrier.subscriber.next_try = 0.0
+    carrier.waiting = [(0.0, mtime, name) for _, mtime, name in carrier.waiting]
+
+
+def drain(carrier: Carrier, rounds: int = 100) -> None:
+    """Step the carrier until its queue is empty, letting delays run out, at most rounds times."""
     carrier.rescan()
-    while carrier.queue and not carrier.failures:
+    for _ in range(rounds):
+        if not (carrier.ready or carrier.waiting):
+            return
+        make_due(carrier)
         carrier.step()
 
 
 def test_files_are_delivered_oldest_first_over_one_session(tmp_path, ftp_server):
-    target = Target("ftp", "127.0.0.1", ftp_server.port, user="sub", password="subpw")
-    carrier = Carrier(spec(tmp_path, target))
+    carrier = Carrier(spec(tmp_path, ftp_target(ftp_server)))
     carrier.prepare()
     for number, age in ((1, 30), (2, 10), (3, 20)):
         put(carrier.spec.spool, f"file{number}", f"data {number}".encode(), age=age)
     order = []
     send = carrier.transfer.send
-    carrier.transfer.send = lambda source, name: order.append(name) or send(source, name)
+    carrier.transfer.send = lambda source, name, progress: (
+        order.append(name) or send(source, name, progress)
+    )
     drain(carrier)
     assert order == ["file1", "file3", "file2"]
     assert os.listdir(carrier.spec.spool) == []
     assert sorted(os.listdir(ftp_server.root)) == ["file1", "file2", "file3"]
-    ftp = carrier.transfer._ftp
-    assert ftp is not None  # the session stays open for the next file
+    assert carrier.transfer._ftp is not None  # the session stays open for the next file
     carrier.finish()
 
 
@@ -77,7 +104,7 @@ def test_too_old_files_go_to_dead_letters_with_their_reason(tmp_path):
         assert "ancient\tnot delivered within max_age=60 s" in reasons.read()
 
 
-def test_failure_keeps_the_file_and_backs_off(tmp_path):
+def test_subscriber_failure_keeps_the_file_and_backs_off(tmp_path):
     target = Target("http", "127.0.0.1", free_port())
     carrier = Carrier(spec(tmp_path, target, retry_max_delay=4))
     carrier.prepare()
@@ -85,18 +112,172 @@ def test_failure_keeps_the_file_and_backs_off(tmp_path):
     carrier.rescan()
     delays = []
     for _ in range(5):
-        carrier.next_try = 0
+        make_due(carrier)
         carrier.step()
-        delays.append(round(carrier.next_try - time.monotonic()))
+        delays.append(round(carrier.subscriber.next_try - time.monotonic()))
     assert delays == [1, 2, 4, 4, 4]
     assert os.listdir(carrier.spec.spool) == ["waiting"]
-    assert "Connection" in carrier.last_error or "refused" in carrier.last_error
+    assert "refused" in carrier.subscriber.error
+    assert "failing since" in carrier.status()
 
 
 def test_ftp_names_that_cannot_be_sent_are_dead_lettered(tmp_path, ftp_server):
-    target = Target("ftp", "127.0.0.1", ftp_server.port, user="sub", password="subpw")
-    carrier = Carrier(spec(tmp_path, target))
+    carrier = Carrier(spec(tmp_path, ftp_target(ftp_server)))
     carrier.prepare()
     put(carrier.spec.spool, "bad\nname", b"x")
     drain(carrier)
     assert os.listdir(os.path.join(carrier.spec.dead, "files")) == ["bad\nname"]
+    with open(os.path.join(carrier.spec.dead, "reasons.log")) as reasons:
+        assert "bad\\nname" in reasons.read()  # one line per file, whatever its name
+
+
+def test_a_name_the_server_refuses_waits_while_the_others_go_on(tmp_path, ftp_server):
+    # The server refuses to rename onto "blocked": it is a directory there.
+    os.makedirs(os.path.join(ftp_server.root, "blocked"))
+    carrier = Carrier(spec(tmp_path, ftp_target(ftp_server)))
+    carrier.prepare()
+    put(carrier.spec.spool, "blocked", b"first in line", age=30)
+    put(carrier.spec.spool, "second", b"2", age=20)
+    put(carrier.spec.spool, "third", b"3", age=10)
+    carrier.rescan()
+    for _ in range(3):
+        carrier.step()
+    assert sorted(os.listdir(carrier.spec.spool)) == ["blocked"]
+    assert {"second", "third"} <= set(os.listdir(ftp_server.root))
+    assert carrier.subscriber.failures == 0 and "blocked" in carrier.file_retries
+    assert "1 waiting on their own retry" in carrier.status()
+    os.rmdir(os.path.join(ftp_server.root, "blocked"))
+    drain(carrier)
+    with open(os.path.join(ftp_server.root, "blocked"), "rb") as delivered:
+        assert delivered.read() == b"first in line"
+
+
+def test_names_that_are_not_utf8_reach_ftp_as_the_same_bytes(tmp_path, ftp_server):
+    carrier = Carrier(spec(tmp_path, ftp_target(ftp_server)))
+    carrier.prepare()
+    put(carrier.spec.spool, LATIN1_NAME, b"latin-1")
+    put(carrier.spec.spool, os.fsdecode(b"\xff\xfe.bin"), b"not text at all")
+    drain(carrier)
+    assert sorted(os.listdir(os.fsencode(ftp_server.root))) == [
+        b"caf\xe9 cr\xe8me.txt",
+        b"\xff\xfe.bin",
+    ]
+    assert os.listdir(carrier.spec.spool) == []
+
+
+def test_an_http_server_that_chokes_on_one_name_does_not_stop_the_others(tmp_path, http_server):
+    # WsgiDAV drops the connection when it meets a name that is not UTF-8.
+    target = Target("http", "127.0.0.1", http_server.port)
+    carrier = Carrier(spec(tmp_path, target))
+    carrier.prepare()
+    put(carrier.spec.spool, LATIN1_NAME, b"choked on", age=30)
+    for number in range(5):
+        put(carrier.spec.spool, f"after-{number}", b"fine", age=20 - number)
+    carrier.rescan()
+    deadline = time.monotonic() + 30
+    while len(os.listdir(carrier.spec.spool)) > 1 and time.monotonic() < deadline:
+        make_due(carrier)
+        carrier.step()
+    assert os.listdir(carrier.spec.spool) == [LATIN1_NAME]
+    assert sorted(os.listdir(http_server.root)) == [f"after-{n}" for n in range(5)]
+    carrier.finish()
+
+
+class ExplodingTransfer(Transfer):
+    """Fault injection (no real server raises inside our code): fails one name unexpectedly."""
+
+    def __init__(self, inner: Transfer, bad_name: str) -> None:
+        self.inner = inner
+        self.bad_name = bad_name
+
+    def send(self, source, name, progress=None):
+        if name == self.bad_name:
+            raise RuntimeError("an unforeseen bug")
+        return self.inner.send(source, name, progress)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_an_unexpected_error_in_one_delivery_never_stops_the_worker(tmp_path, ftp_server):
+    target = ftp_target(ftp_server)
+    transfer = ExplodingTransfer(open_transfer(target), "bad")
+    carrier = Carrier(spec(tmp_path, target), transfer)
+    carrier.prepare()
+    put(carrier.spec.spool, "bad", b"x", age=10)
+    put(carrier.spec.spool, "good", b"y")
+    carrier.rescan()
+    carrier.step()
+    carrier.step()
+    assert os.listdir(carrier.spec.spool) == ["bad"]
+    assert "unexpected RuntimeError" in carrier.file_retries["bad"].error
+    assert os.listdir(ftp_server.root) == ["good"]
+
+
+def cut_after(limit: int):
+    """Return a progress callback that interrupts the transfer once limit bytes are sent."""
+
+    def progress(sent: int) -> None:
+        if sent >= limit:
+            raise Interrupted(f"test cut at {sent}")
+
+    return progress
+
+
+def test_an_interrupted_ftp_upload_is_resumed_where_it_stopped(tmp_path, ftp_server, caplog):
+    caplog.set_level("INFO")
+    target = ftp_target(ftp_server)
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    path = put(str(tmp_path / "spool"), "big.bin", data)
+    transfer = open_transfer(target, state_dir=str(tmp_path))
+    with open(path, "rb") as source, pytest.raises(Interrupted):
+        transfer.send(source, "big.bin", cut_after(1024 * 1024))
+    partial = os.path.join(ftp_server.root, "big.bin.t")
+    assert 0 < os.path.getsize(partial) < len(data)
+    sizes = []
+    with open(path, "rb") as source:
+        assert transfer.send(source, "big.bin", sizes.append) == len(data)
+    assert sizes[0] > 1024 * 1024  # it went on from the server's size, not from 0
+    with open(os.path.join(ftp_server.root, "big.bin"), "rb") as delivered:
+        assert delivered.read() == data
+    assert not os.path.exists(partial)
+    assert "resuming big.bin.t at byte" in caplog.text
+    transfer.close()
+
+
+def test_a_temporary_file_of_another_file_is_never_resumed(tmp_path, ftp_server):
+    target = ftp_target(ftp_server)
+    path = put(str(tmp_path / "spool"), "same.bin", os.urandom(2 * 1024 * 1024))
+    transfer = open_transfer(target, state_dir=str(tmp_path))
+    with open(path, "rb") as source, pytest.raises(Interrupted):
+        transfer.send(source, "same.bin", cut_after(512 * 1024))
+    os.unlink(path)  # that file went elsewhere; a new file takes its name
+    fresh = os.urandom(1024 * 1024 + 5)
+    path = put(str(tmp_path / "spool"), "same.bin", fresh)
+    with open(path, "rb") as source:
+        transfer.send(source, "same.bin")
+    with open(os.path.join(ftp_server.root, "same.bin"), "rb") as delivered:
+        assert delivered.read() == fresh
+    transfer.close()
+
+
+def test_a_stalled_transfer_fails_while_progress_keeps_being_reported(tmp_path):
+    # Fault injection: a peer that accepts the connection and never reads
+    # (no real server stalls on demand).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    target = Target("http", "127.0.0.1", listener.getsockname()[1])
+    path = put(str(tmp_path), "stuck.bin", os.urandom(32 * 1024 * 1024))
+    transfer = open_transfer(target, timeout=2.0)
+    calls = []
+    started = time.monotonic()
+    with open(path, "rb") as source, pytest.raises(TransferError) as failure:
+        transfer.send(source, "stuck.bin", lambda sent: calls.append(time.monotonic()))
+    assert "no byte moved for 2 s" in str(failure.value)
+    assert failure.value.scope == "subscriber"
+    stalled = [stamp for stamp in calls if stamp > started + 0.5]
+    assert len(stalled) >= 2  # the watchdog is fed while it waits
+    listener.close()

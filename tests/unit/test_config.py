@@ -120,9 +120,9 @@ def test_every_problem_of_one_value_is_collected():
     messages = sorted(problem.message for problem in config.problems)
     assert messages == [
         "'exclude' must be a list of glob patterns",
-        "'lifetime' must be at least 1, not -1",
+        "'lifetime' must be between 1 and 5270400, not -1",
         "'password' is required",
-        "'uid' must be at least 1, not 0",
+        "'uid' must be between 1 and 2147483647, not 0",
         "'user' is required",
     ]
 

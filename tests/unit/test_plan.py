@@ -8,7 +8,7 @@ from ftpdup import specs
 from ftpdup.config.parse import Entry, parse_tree
 from ftpdup.consul_source import Instance, Snapshot
 from ftpdup.host.accounts import Account
-from ftpdup.host.units import drop_in_path, unit_name
+from ftpdup.host.units import spec_name, template_path, unit_name
 from ftpdup.manager.actual import Actual
 from ftpdup.manager.plan import LaneRecord, make_plan
 from ftpdup.settings import Settings
@@ -30,10 +30,10 @@ def snapshot(values: dict, instances=None) -> Snapshot:
     return Snapshot(parse_tree(entries), instances or {}, 1)
 
 
-def applied(snap: Snapshot, accounts=None, now: float = 1e9) -> Actual:
+def applied(snap: Snapshot, accounts=None, now: float = 1e9, actual=None, host=HOST) -> Actual:
     """Return the Actual a host has once make_plan's plan for snap was applied."""
-    actual = Actual(accounts=dict(accounts or {}))
-    plan = make_plan(snap, HOST, actual, now)
+    actual = actual or Actual(accounts=dict(accounts or {}))
+    plan = make_plan(snap, host, actual, now)
     for account in plan.create_accounts:
         actual.accounts[account.user] = Account(
             account.user, account.uid, f"ftpdup lane {account.lane}", account.home
@@ -41,12 +41,18 @@ def applied(snap: Snapshot, accounts=None, now: float = 1e9) -> Actual:
     for path, (text, _) in plan.writes.items():
         if "/workers/" in path:
             kind = path.split("/workers/")[1].split("/")[0]
-            actual.specs[kind][path.rsplit("/", 1)[1][: -len(".json")]] = text
+            actual.specs[kind][spec_name(path.rsplit("/", 1)[1])] = text
         elif "/lanes/" in path:
             actual.lanes[path.rsplit("/", 1)[1][: -len(".json")]] = text
         else:
             actual.files[path] = text
-    actual.active = {unit: "active" for unit in plan.start | plan.enable}
+        if path.endswith("/absent.json"):
+            actual.absent = json.loads(text)
+    for path in plan.removes:
+        for kind in ("sprinkler", "carrier"):
+            actual.specs[kind].pop(spec_name(path.rsplit("/", 1)[1]), None)
+    actual.active.update({unit: "active" for unit in plan.start | plan.enable})
+    actual.active.update({unit: "inactive" for unit in plan.hold | plan.stop})
     return actual
 
 
@@ -82,7 +88,7 @@ def test_changing_one_subscriber_restarts_only_its_carrier():
     plan = make_plan(after, HOST, applied(before), 0)
     assert plan.restart == {unit_name("carrier", "obs:b")}
     assert plan.start == plan.enable == plan.stop == set()
-    assert plan.daemon_reload  # the carrier's drop-in carries the new digest
+    assert not plan.daemon_reload  # only its spec changed: no unit file did
 
 
 def test_removed_subscriber_is_stopped_and_its_queue_buried():
@@ -121,7 +127,7 @@ def test_removed_lane_removes_account_units_and_buries():
     plan = make_plan(snapshot({}), HOST, applied(before), 0)
     assert plan.stop == {unit_name("sprinkler", "obs"), unit_name("carrier", "obs:a")}
     assert plan.remove_lanes == {"obs": "lane obs removed from Consul"}
-    assert plan.remove_accounts == ["obsup"]
+    assert plan.remove_accounts == [("obsup", "obs")]
     assert plan.bury_carriers == {"obs:a": "lane obs removed from Consul"}
 
 
@@ -153,16 +159,48 @@ def test_password_change_sets_the_password_only():
     assert "new" not in "".join(plan.lines())
 
 
-def test_service_instances_get_one_carrier_each_and_gone_ones_are_buried():
+def test_service_instances_get_one_carrier_each():
     values = {"obs/settings": LANE, "obs/subscribers/c": {"mode": "http", "consul_service": "s"}}
     two = {"s": (Instance("s-1", "10.0.0.1", 81), Instance("s-2", "10.0.0.2", 82))}
     actual = applied(snapshot(values, two))
     assert set(actual.specs["carrier"]) == {"obs:c:s-1", "obs:c:s-2"}
     target = specs.from_json(actual.specs["carrier"]["obs:c:s-2"]).target
     assert (target.host, target.port) == ("10.0.0.2", 82)
-    plan = make_plan(snapshot(values, {"s": two["s"][:1]}), HOST, actual, 0)
-    assert plan.stop == {unit_name("carrier", "obs:c:s-2")}
-    assert "s-2" in plan.bury_carriers["obs:c:s-2"]
+
+
+def test_an_instance_that_stops_passing_is_held_for_the_grace_then_buried():
+    values = {"obs/settings": LANE, "obs/subscribers/c": {"mode": "http", "consul_service": "s"}}
+    two = {"s": (Instance("s-1", "10.0.0.1", 81), Instance("s-2", "10.0.0.2", 82))}
+    one = {"s": two["s"][:1]}
+    host = Settings(data_root="/srv/dup", instance_grace=600)
+    actual = applied(snapshot(values, two), host=host)
+    unit = unit_name("carrier", "obs:c:s-2")
+
+    gone = make_plan(snapshot(values, one), host, actual, 1000.0)
+    assert gone.hold == {unit} and gone.stop == set() and gone.bury_carriers == {}
+    assert "/etc/ftpdup/workers/carrier/obs:c:s\\x2d2.json" not in gone.removes
+    # The sprinkler keeps feeding the held instance's spool: its spec is unchanged.
+    assert "/etc/ftpdup/workers/sprinkler/obs.json" not in gone.writes
+    assert gone.restart == set()
+    assert json.loads(gone.writes["/srv/dup/manager/absent.json"][0]) == {"obs:c:s-2": 1000.0}
+
+    actual = applied(snapshot(values, one), actual=actual, host=host, now=1000.0)
+    actual.active[unit] = "inactive"
+    later = make_plan(snapshot(values, one), host, actual, 1599.0)
+    assert not later.changes()  # still within the grace: nothing to do
+
+    back = make_plan(snapshot(values, two), host, actual, 1500.0)
+    assert back.start == {unit} and back.bury_carriers == {}
+    assert json.loads(back.writes["/srv/dup/manager/absent.json"][0]) == {}
+
+    past = make_plan(snapshot(values, one), host, actual, 1601.0)
+    assert past.stop == {unit}
+    assert "not passing for longer than instance_grace=600 s" in past.bury_carriers["obs:c:s-2"]
+
+
+def test_the_instance_grace_defaults_to_carrier_max_age():
+    assert Settings(carrier_max_age=7200).grace() == 7200
+    assert Settings(carrier_max_age=7200, instance_grace=30).grace() == 30
 
 
 def test_lifetime_expiry_lists_only_old_files():
@@ -192,11 +230,24 @@ def test_collectd_config_is_written_when_its_service_has_an_instance():
     assert "has no passing instance" in plan.errors[0] and "/c/ftpdup.conf" not in plan.writes
 
 
-def test_drop_ins_carry_the_credential_and_digest_never_a_secret():
-    plan = make_plan(snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP}), HOST, Actual(), 0)
-    drop_in = plan.writes[drop_in_path(HOST.unit_dir, unit_name("carrier", "obs:a"))][0]
-    assert "LoadCredential=spec:/etc/ftpdup/workers/carrier/obs:a.json" in drop_in
-    assert "FTPDUP_SPEC_DIGEST=" in drop_in and "password" not in drop_in
+def test_specs_are_named_by_instance_and_drop_ins_hold_no_secret():
+    values = {"obs-1/settings": LANE, "obs-1/subscribers/a": {**FTP, "password": "s3cr3t"}}
+    plan = make_plan(snapshot(values), HOST, Actual(), 0)
+    spec = plan.writes["/etc/ftpdup/workers/carrier/obs\\x2d1:a.json"]
+    assert spec[1] == 0o600 and json.loads(spec[0])["target"]["password"] == "s3cr3t"
+    drop_in = plan.writes[template_path(HOST.unit_dir, "carrier")][0]
+    assert "ReadWritePaths=/srv/dup" in drop_in and "StandardInput" not in drop_in
+    assert not [path for path in plan.writes if "/systemd/" in path and "@obs" in path]
+    elsewhere = Settings(etc_dir="/srv/etc%d", data_root="/srv/dup")
+    drop_in = make_plan(snapshot(values), elsewhere, Actual(), 0).writes[
+        template_path(elsewhere.unit_dir, "sprinkler")
+    ][0]
+    assert "StandardInput=file:/srv/etc%%d/workers/sprinkler/%i.json" in drop_in
+    assert not [
+        text
+        for path, (text, _) in plan.writes.items()
+        if "s3cr3t" in text and "/workers/" not in path
+    ]
 
 
 def test_two_lanes_claiming_one_account_apply_only_the_first():
