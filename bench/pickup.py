@@ -17,11 +17,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.harness.consul_agent import REPOSITORY, ConsulAgent
+from tests.harness.consul_agent import ConsulAgent
 from tests.harness.container import Container
-from tests.harness.procs import free_port
+from tests.harness.installed import install
 from tests.harness.system_world import SystemWorld
-from tests.system.conftest import SETTINGS
 
 ROUNDS = 5
 
@@ -41,24 +40,7 @@ def main() -> None:
     agent = ConsulAgent(base, name="pickup").start()
     box = Container(base, name="ftpdup-bench").boot()
     try:
-        box.copy_in(REPOSITORY, "/opt/ftpdup/src")
-        box.run("/opt/ftpdup/src/scripts/install-from-checkout")
-        box.prefix, box.ftp_port, pasv = "ftpdup-bench", free_port(), free_port()
-        agent.put(f"{box.prefix}/incoming_directories/", None)
-        box.write(
-            "/etc/ftpdup/ftpdup.conf",
-            SETTINGS.format(
-                consul_url=agent.url,
-                prefix=box.prefix,
-                restart_period=3600,
-                ftp_port=box.ftp_port,
-                collectd_service="",
-                pasv=pasv,
-                pasv_max=pasv + 10,
-            ),
-        )
-        box.run("systemctl", "enable", "--now", "ftpdup.target")
-        elapsed_until(lambda: box.is_active("ftpdup-watch.service") == "active")
+        install(box, agent, "ftpdup-bench", restart_period=3600)
         new_lane, changed = [], []
         for _ in range(ROUNDS):
             world = SystemWorld(box, agent, base)

@@ -96,6 +96,7 @@ def run_worker(kind: str, instance: str, explicit: str | None, host: settings.Se
     if not isinstance(spec, expected):
         log.error("the spec from %s is not a %s spec", source, kind)
         return 2
+    _keep_ssl_out(spec)
     if kind == "sprinkler":
         from ftpdup.workers.sprinkler import Sprinkler
 
@@ -110,6 +111,18 @@ def run_worker(kind: str, instance: str, explicit: str | None, host: settings.Se
     except OSError as error:
         log.error("%s %s: %s", kind, instance, error)
         return 1
+
+
+def _keep_ssl_out(spec) -> None:
+    """Keep the ssl module out of a worker process that never speaks TLS.
+
+    ftplib and http.client import ssl whether or not it is used; that costs
+    each worker about 1.2 MB, on hosts that run hundreds of workers
+    (bench/imports.py). Without the module, they simply leave TLS out.
+    """
+    target = getattr(spec, "target", None)
+    if "ssl" not in sys.modules and not getattr(target, "tls", False):
+        sys.modules["ssl"] = None  # type: ignore[assignment]
 
 
 def check(host: settings.Settings) -> int:

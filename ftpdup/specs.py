@@ -8,7 +8,6 @@ the file is root-only; under systemd it reaches the worker as a credential.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,11 +73,6 @@ def to_json(spec: Any) -> str:
     body = dataclasses.asdict(spec)
     body["kind"] = "sprinkler" if isinstance(spec, SprinklerSpec) else "carrier"
     return json.dumps(body, sort_keys=True, indent=1) + "\n"
-
-
-def digest(spec: Any) -> str:
-    """Return a short hash of spec: it changes exactly when the spec does."""
-    return hashlib.sha256(to_json(spec).encode("utf-8")).hexdigest()[:16]
 
 
 def from_json(text: str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 MAX_NAME_LENGTH = 100
@@ -51,6 +50,8 @@ def safe_component(text: str) -> str:
     """
     if name_problem(text) is None:
         return text
+    import hashlib  # here: workers never need it, and it costs each of them memory
+
     digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     cleaned = re.sub(r"[^A-Za-z0-9_.+-]", "_", text).lstrip(".+-")[: MAX_NAME_LENGTH - 9]
     return f"{cleaned or 'x'}_{digest}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ftpdup import consul_source
+from ftpdup import cli, consul_source
 from tests.harness.consul_agent import ConsulAgent
 
 pytestmark = pytest.mark.e2e
@@ -54,3 +54,35 @@ def test_only_passing_service_instances_are_targets(consul_agent):
     finally:
         consul_agent.deregister(f"{service}-a")
         consul_agent.deregister(f"{service}-b")
+
+
+def test_check_reports_every_refusal_of_apply(consul_agent, tmp_path, capsys):
+    prefix = "ftpdup-test-check"
+    values = {
+        "a/settings": {"user": "claimed", "password": "pw", "uid": 4300},
+        "b/settings": {"user": "claimed", "password": "pw", "uid": 4301},
+        "c/settings": {"user": "other", "password": "pw", "uid": 4300},
+        "d/settings": {"user": "root", "password": "pw", "uid": 4302},
+        "e/settings": {"user": "eee", "password": "pw", "uid": 1},
+        "f/settings": {"user": "fine", "password": "pw", "uid": 4303},
+    }
+    for key, value in values.items():
+        consul_agent.put(f"{prefix}/incoming_directories/{key}", value)
+    config = tmp_path / "ftpdup.conf"
+    config.write_text(f"[ftpdup]\nconsul_url = {consul_agent.url}\nkey_prefix = {prefix}\n")
+    try:
+        assert cli.main(["--config", str(config), "check"]) == 1
+    finally:
+        consul_agent.delete(prefix, recurse=True)
+    out = capsys.readouterr().out
+    errors = sorted(line for line in out.splitlines() if line.startswith("error: "))
+    assert errors == [
+        "error: incoming_directories/b/settings: user 'claimed' is already lane a's; "
+        "lane not applied",
+        "error: incoming_directories/c/settings: uid 4300 is already lane a's; lane not applied",
+        "error: incoming_directories/d/settings: account 'root' exists and is not ftpdup's "
+        "account of this lane ('root'); lane not applied",
+        "error: incoming_directories/e/settings: uid 1 belongs to account 'daemon'; "
+        "lane not applied",
+    ]
+    assert "lane f: 0 subscribers" in out and "lane b: refused" in out
