@@ -1,0 +1,233 @@
+"""The RPM: lint, dependencies and file list, then installed with rpm into a booted container.
+
+The container is Debian 12 with a real systemd; Debian's python3-requests,
+python3-jinja2 and vsftpd stand in for EL9's. Nothing else of ftpdup is on
+the container's paths: no virtual environment, no checkout.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.harness.consul_agent import REPOSITORY
+from tests.harness.installed import SETTINGS
+from tests.harness.procs import free_port, wait_for
+from tests.harness.system_world import SystemWorld
+
+pytestmark = pytest.mark.package
+
+RPMLINT_CONFIG = os.path.join(REPOSITORY, "packaging", "rpm", "rpmlintrc.toml")
+EL9_REQUIRES = {
+    "/bin/sh",
+    "/usr/bin/python3",
+    "config(ftpdup)",
+    "python3",
+    "python3-jinja2",
+    "python3-requests",
+    "shadow-utils",
+    "systemd",
+    "vsftpd",
+}
+
+
+def query(rpm: str, *options: str) -> list[str]:
+    done = subprocess.run(["rpm", "-qp", *options, rpm], capture_output=True, text=True, check=True)
+    return done.stdout.splitlines()
+
+
+def test_the_rpm_and_its_source_package_lint_clean(rpms):
+    source = rpms[1].replace(".noarch.rpm", ".src.rpm")
+    done = subprocess.run(
+        ["rpmlint", "-c", RPMLINT_CONFIG, source, rpms[1]], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 errors, 0 warnings" in done.stdout, done.stdout
+
+
+def test_the_rpm_requires_el9_packages_and_bundles_py_consul(rpms):
+    requires = {line.split()[0] for line in query(rpms[1], "-R") if not line.startswith("rpmlib(")}
+    assert requires == EL9_REQUIRES
+    provides = query(rpms[1], "--provides")
+    assert "bundled(python3dist(py-consul)) = 1.6.1" in provides
+    files = query(rpms[1], "-l")
+    for path in (
+        "/usr/bin/ftpdup",
+        "/usr/lib/systemd/system/ftpdup-carrier@.service",
+        "/usr/lib/systemd/system/ftpdup.target",
+        "/usr/lib/sysusers.d/ftpdup.conf",
+        "/usr/lib/tmpfiles.d/ftpdup.conf",
+        "/usr/lib/sysctl.d/60-ftpdup.conf",
+        "/etc/ftpdup/ftpdup.conf",
+        "/usr/share/ftpdup/python/consul/__init__.py",
+        "/usr/share/licenses/ftpdup/LICENSE.py-consul",
+        "/usr/share/man/man1/ftpdup.1.gz",
+        "/var/lib/ftpdup/spool",
+    ):
+        assert path in files, path
+    allowed = ("/usr/bin/", "/usr/lib/", "/usr/share/", "/etc/ftpdup", "/var/lib/ftpdup")
+    assert [path for path in files if not path.startswith(allowed)] == []
+    assert not [path for path in files if "consul/aio.py" in path]  # needs aiohttp
+    configs = query(rpms[1], "-c")
+    assert configs == ["/etc/ftpdup/ftpdup.conf"]
+    scripts = "\n".join(query(rpms[1], "--scripts"))
+    for expected in ("systemd-sysusers", "systemd-tmpfiles --create", "60-ftpdup.conf"):
+        assert expected in scripts
+
+
+class Uploader(threading.Thread):
+    """Upload small files into a lane without pause; keep the ones vsftpd acknowledged."""
+
+    def __init__(self, world: SystemWorld, lane: str) -> None:
+        super().__init__(daemon=True)
+        self.world = world
+        self.lane = lane
+        self.acknowledged: dict[str, bytes] = {}
+        self.refused = 0
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        settings = self.world.lanes[self.lane]
+        number = 0
+        while not self.stopping.is_set():
+            try:
+                ftp = ftplib.FTP()
+                ftp.connect("127.0.0.1", self.world.box.ftp_port, timeout=10)
+                ftp.login(settings["user"], settings["password"])
+                while not self.stopping.is_set():
+                    name, data = f"flow-{number:05d}.bin", os.urandom(20000 + number % 977)
+                    ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+                    self.acknowledged[name] = data
+                    number += 1
+                    time.sleep(0.02)
+                ftp.quit()
+            except (OSError, EOFError, ftplib.Error):
+                self.refused += 1  # not acknowledged: the uploader would send it again
+                number += 1
+                time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def installed(bare_container, package_consul, rpms, base_dir):
+    """Release 1 installed with rpm, its settings edited, ftpdup.target enabled."""
+    box = bare_container
+    box.copy_in(rpms[1], "/tmp/ftpdup-1.rpm")
+    box.copy_in(rpms[2], "/tmp/ftpdup-2.rpm")
+    box.run("rpm", "-ivh", "--nodeps", "/tmp/ftpdup-1.rpm")
+    pasv = free_port()
+    box.ftp_port = free_port()
+    box.prefix = "ftpdup-package"
+    package_consul.put(f"{box.prefix}/incoming_directories/", None)
+    edited = SETTINGS.format(
+        consul_url=package_consul.url,
+        prefix=box.prefix,
+        restart_period=3600,
+        ftp_port=box.ftp_port,
+        collectd_service="",
+        pasv=pasv,
+        pasv_max=pasv + 10,
+    )
+    box.write("/etc/ftpdup/ftpdup.conf", "# edited by the operator\n" + edited)
+    box.run("systemctl", "enable", "--now", "ftpdup.target")
+    wait_for(lambda: box.is_active("ftpdup-watch.service") == "active", 60, "ftpdup-watch")
+    world = SystemWorld(box, package_consul, base_dir)
+    yield box, world
+    world.close()
+
+
+def test_the_rpm_installs_runs_its_scriptlets_and_delivers(installed):
+    box, world = installed
+    assert box.run("sh", "-c", "command -v ftpdup").stdout.strip() == "/usr/bin/ftpdup"
+    assert box.run("head", "-1", "/usr/bin/ftpdup").stdout.startswith("#!/usr/bin/python3")
+    where = box.run(
+        "python3", "-c", "import ftpdup, consul; print(ftpdup.__file__, consul.__file__)"
+    )
+    assert where.stdout.split() == [
+        "/usr/lib/python3/dist-packages/ftpdup/__init__.py",
+        "/usr/share/ftpdup/python/consul/__init__.py",
+    ]
+    assert "ftpdup" in box.run("getent", "passwd", "ftpdup").stdout  # sysusers in %pre
+    spool = box.run("stat", "-c", "%a %U %G", "/var/lib/ftpdup/spool").stdout.split()
+    assert spool == ["2770", "ftpdup", "ftpdup"]  # tmpfiles in %post
+    listing = box.run("sh", "-c", "ls /usr/lib/systemd/system/ftpdup*").stdout.split()
+    box.run("systemd-analyze", "verify", *listing)
+
+    lane = world.add_lane("rpm")
+    world.add_ftp_subscriber(lane, "ftpsub")
+    world.add_http_subscriber(lane, "websub")
+    for unit in (world.unit("sprinkler", lane), world.unit("carrier", f"{lane}:websub")):
+        world.wait_active(unit)
+    files = {f"from-the-rpm-{n}.bin": os.urandom(10000 + n) for n in range(5)}
+    world.upload(lane, files)
+    world.wait_at(
+        world.destinations[f"{lane}:ftpsub"] + world.destinations[f"{lane}:websub"], files
+    )
+
+
+def test_an_upgrade_while_files_flow_keeps_settings_lanes_and_every_file(installed):
+    box, world = installed
+    lane = world.add_lane("upg")
+    world.add_ftp_subscriber(lane, "ftpsub")
+    world.add_http_subscriber(lane, "websub")
+    units = [world.unit("sprinkler", lane)]
+    units += [world.unit("carrier", f"{lane}:{sub}") for sub in ("ftpsub", "websub")]
+    for unit in units:
+        world.wait_active(unit)
+    before = {unit: box.main_pid(unit) for unit in units}
+    vsftpd = box.main_pid("ftpdup-vsftpd.service")
+    uploader = Uploader(world, lane)
+    uploader.start()
+    time.sleep(3)
+    box.run("rpm", "-Uvh", "--nodeps", "/tmp/ftpdup-2.rpm")
+    time.sleep(3)
+    uploader.stopping.set()
+    uploader.join(30)
+    assert box.run("rpm", "-q", "ftpdup").stdout.strip().startswith("ftpdup-0.1.0-2")
+    for unit in units:  # restarted by the upgrade, and running again
+        world.wait_active(unit)
+        assert box.main_pid(unit) != before[unit]
+    files = uploader.acknowledged
+    assert len(files) > 50
+    print(f"\n{len(files)} files acknowledged during the upgrade, {uploader.refused} refused")
+    # vsftpd was not restarted: no upload was cut.
+    assert box.main_pid("ftpdup-vsftpd.service") == vsftpd and uploader.refused == 0
+    folders = world.destinations[f"{lane}:ftpsub"] + world.destinations[f"{lane}:websub"]
+    world.wait_at(folders, files, timeout=120)
+    with open(box.path("/etc/ftpdup/ftpdup.conf")) as settings:
+        assert settings.read().startswith("# edited by the operator\n")
+    assert not os.path.exists(box.path("/etc/ftpdup/ftpdup.conf.rpmnew"))
+    assert box.run("getent", "passwd", world.lanes[lane]["user"]).returncode == 0
+
+
+def test_an_erase_stops_every_unit_and_keeps_data_and_edits(installed):
+    box, world = installed
+    lane = world.add_lane("erase")
+    server = world.add_ftp_subscriber(lane, "down")
+    unit = world.unit("carrier", f"{lane}:down")
+    world.wait_active(unit)
+    server.stop()  # its files stay queued
+    files = {f"queued-{n}.bin": os.urandom(3000) for n in range(3)}
+    world.upload(lane, files)
+    spool = box.path(world.layout.spool(f"{lane}:down"))
+    wait_for(lambda: sorted(os.listdir(spool)) == sorted(files), 30, "files queued")
+
+    box.run("rpm", "-e", "ftpdup")
+    running = box.run(
+        "systemctl", "list-units", "--no-legend", "--plain", "--state=active,activating", "ftpdup*"
+    ).stdout
+    assert running.strip() == ""
+    assert box.run("sh", "-c", "command -v ftpdup", check=False).returncode != 0
+    kept = box.path("/etc/ftpdup/ftpdup.conf.rpmsave")
+    with open(kept) as settings:
+        assert settings.read().startswith("# edited by the operator\n")
+    assert sorted(os.listdir(spool)) == sorted(files)  # queued files are kept
+    assert os.listdir(box.path("/etc/ftpdup/workers/carrier"))  # the manager's specs stay
+    wants = box.path("/etc/systemd/system/ftpdup.target.wants")
+    assert not os.path.exists(wants) or not os.listdir(wants)
+    world.lanes.clear()  # nothing runs any more to remove them
