@@ -135,7 +135,7 @@ def check(host: settings.Settings) -> int:
     from ftpdup.manager.plan import collectd_refusal, lane_refusals
 
     try:
-        client = consul_source.connect(host.consul_url, host.consul_token(), host.consul_timeout)
+        client = consul_source.connect(**host.consul_access())
         snapshot = consul_source.load(client, host.key_prefix, (host.collectd_service,))
     except (consul_source.ConsulError, settings.SettingsError) as error:
         log.error("%s", error)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import consul
 import requests
+import requests.adapters
 
 from ftpdup.config.model import Config, Problem
 from ftpdup.config.parse import Entry, parse_tree
@@ -37,18 +38,57 @@ class Snapshot:
     instance_problems: tuple[Problem, ...] = ()
 
 
-def connect(url: str, token: str | None = None, timeout: float = 10.0) -> consul.Consul:
-    """Given a Consul URL (``http://127.0.0.1:8500``), return a client with that timeout."""
+# How long a blocking query waits for a change before Consul answers anyway.
+BLOCKING_WAIT = "5s"
+_BLOCKING_WAIT_SECONDS = 5 * 17 / 16  # Consul adds up to wait/16 of jitter
+
+
+def connect(
+    url: str,
+    token: str | None = None,
+    timeout: float = 10.0,
+    ca_file: str = "",
+    cert_file: str = "",
+    key_file: str = "",
+    verify: bool = True,
+) -> consul.Consul:
+    """Given a Consul URL (``https://consul.example:8501``), return a client for it.
+
+    ca_file checks the server's certificate (else the system's CAs, unless
+    verify is False); cert_file and key_file are a client certificate. Every
+    request fails after timeout seconds (plus the wait of a blocking query).
+    """
     parts = urllib.parse.urlsplit(url if "//" in url else f"//{url}")
+    scheme = parts.scheme or "http"
     client = consul.Consul(
         host=parts.hostname or "127.0.0.1",
-        port=parts.port or 8500,
-        scheme=parts.scheme or "http",
+        port=parts.port or (8501 if scheme == "https" else 8500),
+        scheme=scheme,
         token=token or None,
+        verify=ca_file or verify,
+        cert=(cert_file, key_file) if cert_file and key_file else (cert_file or None),
     )
+    client.token = token or None  # py-consul would let $CONSUL_HTTP_TOKEN override it
     if hasattr(client.http, "connections_timeout"):
         client.http.connections_timeout = timeout
+    else:  # older py-consul (the one bundled for EL9) sets no timeout at all
+        adapter = _TimeoutAdapter(timeout + _BLOCKING_WAIT_SECONDS)
+        client.http.session.mount("http://", adapter)
+        client.http.session.mount("https://", adapter)
     return client
+
+
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """A requests adapter that gives every request a timeout when none was given."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
 
 
 def read_tree(

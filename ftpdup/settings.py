@@ -22,8 +22,14 @@ class SettingsError(Exception):
 class Settings:
     """Everything about this host that is not in Consul. Field names are the file's keys."""
 
-    consul_url: str = "http://127.0.0.1:8500"
+    # Left empty, each Consul setting is taken from Consul's own environment
+    # variables (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN_FILE or CONSUL_HTTP_TOKEN,
+    # CONSUL_CACERT, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY).
+    consul_url: str = ""
     consul_token_file: str = ""
+    consul_ca_file: str = ""
+    consul_cert_file: str = ""
+    consul_key_file: str = ""
     consul_timeout: float = 10.0
     key_prefix: str = "ftp_duplicator"
     data_root: str = "/var/lib/ftpdup"
@@ -60,15 +66,40 @@ class Settings:
         """Return how long a service instance may stop passing before its files are set aside."""
         return self.instance_grace if self.instance_grace >= 0 else self.carrier_max_age
 
-    def consul_token(self) -> str | None:
-        """Return the Consul ACL token read from consul_token_file, or None."""
-        if not self.consul_token_file:
-            return None
-        try:
-            with open(self.consul_token_file, encoding="utf-8") as handle:
-                return handle.read().strip() or None
-        except OSError as error:
-            raise SettingsError(f"consul_token_file: {error}") from None
+    def consul_access(self, environ: dict[str, str] | None = None) -> dict:
+        """Return how to reach Consul, as consul_source.connect's keyword arguments.
+
+        A setting left empty is taken from Consul's standard environment
+        variable. Raise SettingsError if a token file cannot be read.
+        """
+        environ = os.environ if environ is None else environ
+        url = self.consul_url or environ.get("CONSUL_HTTP_ADDR", "") or DEFAULT_CONSUL
+        if "//" not in url:
+            ssl = environ.get("CONSUL_HTTP_SSL", "").lower() == "true"
+            url = f"{'https' if ssl else 'http'}://{url}"
+        token_file = self.consul_token_file or environ.get("CONSUL_HTTP_TOKEN_FILE", "")
+        token = _read_token(token_file) if token_file else environ.get("CONSUL_HTTP_TOKEN")
+        return {
+            "url": url,
+            "token": token or None,
+            "timeout": self.consul_timeout,
+            "ca_file": self.consul_ca_file or environ.get("CONSUL_CACERT", ""),
+            "cert_file": self.consul_cert_file or environ.get("CONSUL_CLIENT_CERT", ""),
+            "key_file": self.consul_key_file or environ.get("CONSUL_CLIENT_KEY", ""),
+            "verify": environ.get("CONSUL_HTTP_SSL_VERIFY", "").lower() != "false",
+        }
+
+
+DEFAULT_CONSUL = "http://127.0.0.1:8500"
+
+
+def _read_token(path: str) -> str:
+    """Return the ACL token in the file at path. Raise SettingsError naming the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as error:
+        raise SettingsError(f"consul_token_file: {error}") from None
 
 
 def load(path: str | None = None) -> Settings:
@@ -115,6 +146,7 @@ def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
 
 
 PATH_KEYS = ("data_root", "etc_dir", "unit_dir", "collectd_config")
+OPTIONAL_PATH_KEYS = ("consul_token_file", "consul_ca_file", "consul_cert_file", "consul_key_file")
 HOST_KEYS = ("vsftpd_listen_address", "vsftpd_pasv_address", "collectd_hostname")
 PORT_KEYS = ("vsftpd_listen_port", "vsftpd_pasv_min_port", "vsftpd_pasv_max_port")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -128,9 +160,9 @@ def settings_problem(host: Settings) -> str | None:
     into unit files and vsftpd's configuration); addresses are host names or
     IP addresses; ports are ports. Return None if every setting is usable.
     """
-    for key in (*PATH_KEYS, "consul_token_file"):
+    for key in PATH_KEYS + OPTIONAL_PATH_KEYS:
         value = getattr(host, key)
-        if (value or key != "consul_token_file") and not _plain_path(value):
+        if (value or key not in OPTIONAL_PATH_KEYS) and not _plain_path(value):
             return f"{key}: must be an absolute path without spaces or control characters"
     for key in HOST_KEYS:
         value = getattr(host, key)
@@ -150,8 +182,7 @@ def settings_problem(host: Settings) -> str | None:
         return f"log_level: must be one of {', '.join(LOG_LEVELS)}"
     if not _UNIT.fullmatch(host.vsftpd_unit):
         return "vsftpd_unit: must be a service unit name"
-    for key in ("consul_url", "key_prefix"):
-        value = getattr(host, key)
+    for key, value in (("consul_url", host.consul_url or "-"), ("key_prefix", host.key_prefix)):
         if not value or has_control(value) or " " in value:
             return f"{key}: must not be empty or hold spaces or control characters"
     return None

@@ -18,11 +18,10 @@ from ftpdup.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 MANAGER_UNIT = "ftpdup-manager.service"
-WATCH_WAIT = "5s"
 
 
 def _client(host: Settings):
-    return consul_source.connect(host.consul_url, host.consul_token(), host.consul_timeout)
+    return consul_source.connect(**host.consul_access())
 
 
 def compute_plan(host: Settings, systemctl: Systemctl) -> Plan:
@@ -85,7 +84,11 @@ class Watch:
             self.notifier.ping()
             try:
                 snapshot = consul_source.load(
-                    client, self.host.key_prefix, (self.host.collectd_service,), index, WATCH_WAIT
+                    client,
+                    self.host.key_prefix,
+                    (self.host.collectd_service,),
+                    index,
+                    consul_source.BLOCKING_WAIT,
                 )
             except consul_source.ConsulError as error:
                 self.notifier.status(f"Consul unreachable: {error}"[:200])

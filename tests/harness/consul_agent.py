@@ -22,14 +22,31 @@ def consul_binary() -> str:
 
 
 class ConsulAgent:
-    """``consul agent -dev`` listening on 127.0.0.1 only."""
+    """``consul agent -dev`` listening on 127.0.0.1 only.
 
-    def __init__(self, workdir: str, name: str = "ftpdup-test") -> None:
+    hcl is more agent configuration (ACLs, TLS). With tls = (CA file, client
+    certificate, client key), the agent serves HTTPS only and the harness
+    talks to it with that client certificate; token is the harness's ACL token.
+    """
+
+    def __init__(
+        self,
+        workdir: str,
+        name: str = "ftpdup-test",
+        hcl: str = "",
+        tls: tuple[str, str, str] | None = None,
+        token: str | None = None,
+    ) -> None:
         self.http_port = free_port()
         self.server_port = free_port_run(3)
-        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.tls = tls
+        self.token = token
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.http_port}"
         self.name = name
         self.workdir = workdir
+        self.hcl = hcl
+        if tls:
+            self.hcl += f"\nports {{\n  https = {self.http_port}\n}}\n"
         self.process: Process | None = None
 
     def start(self) -> ConsulAgent:
@@ -42,7 +59,7 @@ class ConsulAgent:
             "-bind",
             "127.0.0.1",
             "-http-port",
-            str(self.http_port),
+            "-1" if self.tls else str(self.http_port),
             "-dns-port",
             "-1",
             "-grpc-port",
@@ -56,6 +73,11 @@ class ConsulAgent:
             "-node",
             self.name,
         ]
+        if self.hcl:
+            config = os.path.join(self.workdir, f"consul-{self.name}.hcl")
+            with open(config, "w") as handle:
+                handle.write(self.hcl)
+            argv += ["-config-file", config]
         self.process = Process(argv, os.path.join(self.workdir, f"consul-{self.name}.log"))
         wait_for(self._has_leader, 30, "the Consul agent to elect itself leader")
         return self
@@ -64,13 +86,33 @@ class ConsulAgent:
         if self.process is not None and not self.process.alive():
             raise RuntimeError(f"consul exited:\n{self.process.output()[-2000:]}")
         try:
-            with urllib.request.urlopen(f"{self.url}/v1/status/leader", timeout=1) as answer:
+            with urllib.request.urlopen(
+                f"{self.url}/v1/status/leader", timeout=1, context=self._ssl_context()
+            ) as answer:
                 return bool(json.loads(answer.read()))
         except OSError:
             return False
 
+    def _ssl_context(self):
+        if not self.tls:
+            return None
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.tls[0])
+        context.load_cert_chain(self.tls[1], self.tls[2])
+        return context
+
     def client(self) -> consul.Consul:
-        return consul.Consul(host="127.0.0.1", port=self.http_port)
+        if self.tls:
+            return consul.Consul(
+                host="127.0.0.1",
+                port=self.http_port,
+                scheme="https",
+                verify=self.tls[0],
+                cert=(self.tls[1], self.tls[2]),
+                token=self.token,
+            )
+        return consul.Consul(host="127.0.0.1", port=self.http_port, token=self.token)
 
     def put(self, key: str, value) -> None:
         """Store value (a dict is written as JSON, text as is) under key."""
@@ -94,10 +136,13 @@ class ConsulAgent:
             }
             for key, value in values.items()
         ]
+        headers = {"X-Consul-Token": self.token} if self.token else {}
         for first in range(0, len(operations), 64):
             body = json.dumps(operations[first : first + 64]).encode()
-            request = urllib.request.Request(f"{self.url}/v1/txn", data=body, method="PUT")
-            with urllib.request.urlopen(request, timeout=30) as answer:
+            request = urllib.request.Request(
+                f"{self.url}/v1/txn", data=body, method="PUT", headers=headers
+            )
+            with urllib.request.urlopen(request, timeout=30, context=self._ssl_context()) as answer:
                 assert answer.status == 200
 
     def register(
