@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ftpdup.config.model import Lane, Subscriber
@@ -73,13 +74,9 @@ def _targets(lane: Lane, subscriber: Subscriber, instances: dict[str, tuple[Inst
 
 def _target(subscriber: Subscriber, host, port) -> Target:
     """Return the delivery target of subscriber at host:port."""
-    return Target(
-        mode=subscriber.mode,
-        host=host,
-        port=port,
-        directory=subscriber.directory,
-        user=subscriber.user,
-        password=subscriber.password,
-        tmp_suff=subscriber.tmp_suff,
-        verify_size=subscriber.verify_size,
-    )
+    options = {
+        field.name: getattr(subscriber, field.name)
+        for field in dataclasses.fields(Target)
+        if field.name not in ("host", "port")
+    }
+    return Target(host=host, port=port, **options)

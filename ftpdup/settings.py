@@ -54,6 +54,9 @@ class Settings:
     vsftpd_pasv_address: str = ""
     vsftpd_pasv_min_port: int = 21100
     vsftpd_pasv_max_port: int = 21110
+    vsftpd_ssl_cert_file: str = ""
+    vsftpd_ssl_key_file: str = ""
+    vsftpd_ssl_required: bool = False
 
     def spec_path(self, kind: str, name: str) -> str:
         """Return where the manager keeps the spec of worker kind ("sprinkler"/"carrier") name.
@@ -123,6 +126,16 @@ def load(path: str | None = None) -> Settings:
     return _from_parser(parser, path)
 
 
+def _boolean(raw: str) -> bool:
+    """Return the boolean an INI value says (yes/no, true/false, on/off, 1/0)."""
+    words = {"yes": True, "true": True, "on": True, "1": True}
+    words.update({"no": False, "false": False, "off": False, "0": False})
+    try:
+        return words[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(raw) from None
+
+
 def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
     known = {field.name: field for field in fields(Settings)}
     values = {}
@@ -133,7 +146,7 @@ def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
                 raise SettingsError(f"{path}: [{section}] {key}: unknown setting")
             kind = type(known[name].default)
             try:
-                values[name] = kind(raw.strip())
+                values[name] = _boolean(raw) if kind is bool else kind(raw.strip())
             except ValueError:
                 raise SettingsError(
                     f"{path}: [{section}] {key}: must be {kind.__name__}, not {raw!r}"
@@ -146,7 +159,14 @@ def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
 
 
 PATH_KEYS = ("data_root", "etc_dir", "unit_dir", "collectd_config")
-OPTIONAL_PATH_KEYS = ("consul_token_file", "consul_ca_file", "consul_cert_file", "consul_key_file")
+OPTIONAL_PATH_KEYS = (
+    "consul_token_file",
+    "consul_ca_file",
+    "consul_cert_file",
+    "consul_key_file",
+    "vsftpd_ssl_cert_file",
+    "vsftpd_ssl_key_file",
+)
 HOST_KEYS = ("vsftpd_listen_address", "vsftpd_pasv_address", "collectd_hostname")
 PORT_KEYS = ("vsftpd_listen_port", "vsftpd_pasv_min_port", "vsftpd_pasv_max_port")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -173,6 +193,10 @@ def settings_problem(host: Settings) -> str | None:
             return f"{key}: must be a port between 1 and 65535"
     if host.vsftpd_pasv_min_port > host.vsftpd_pasv_max_port:
         return "vsftpd pasv_min_port is above pasv_max_port"
+    if bool(host.vsftpd_ssl_cert_file) != bool(host.vsftpd_ssl_key_file):
+        return "vsftpd ssl_cert_file and ssl_key_file go together"
+    if host.vsftpd_ssl_required and not host.vsftpd_ssl_cert_file:
+        return "vsftpd ssl_required needs ssl_cert_file and ssl_key_file"
     for key in ("service_user", "service_group"):
         if unix_user_problem(getattr(host, key)):
             return f"{key}: {unix_user_problem(getattr(host, key))}"

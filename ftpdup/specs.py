@@ -35,7 +35,10 @@ class SprinklerSpec:
 
 @dataclass(frozen=True)
 class Target:
-    """Where and how a carrier delivers: one host and port, FTP or HTTP."""
+    """Where and how a carrier delivers: one host and port, FTP or HTTP, and how.
+
+    Every field but host and port is the subscriber's field of the same name.
+    """
 
     mode: str
     host: str
@@ -45,6 +48,13 @@ class Target:
     password: str | None = field(default=None, repr=False)
     tmp_suff: str = ".t"
     verify_size: bool = False
+    tls: bool = False
+    tls_verify: bool = True
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    atomic: bool = False
+    mkcol: bool = False
 
 
 @dataclass(frozen=True)

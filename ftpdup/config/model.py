@@ -34,6 +34,16 @@ class Subscriber:
     password: str | None = field(default=None, repr=False)
     tmp_suff: str = ".t"
     verify_size: bool = False
+    # TLS: explicit FTPS, or HTTPS; the server's certificate is checked
+    # (against ca_file, else the system's CAs) unless tls_verify is False.
+    tls: bool = False
+    tls_verify: bool = True
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    # HTTP (WebDAV): PUT under NAME+tmp_suff then MOVE; MKCOL missing folders.
+    atomic: bool = False
+    mkcol: bool = False
     modify_index: int = 0
 
 

@@ -25,6 +25,8 @@ from ftpdup.config.values import (
 )
 
 LANES_FOLDER = "incoming_directories"
+# Key paths in problems are cut at this length (a key may be very long).
+PATH_LIMIT = 300
 LANE_KEYS = {"user", "password", "uid", "lifetime", "exclude"}
 SUBSCRIBER_KEYS = {
     "mode",
@@ -38,6 +40,13 @@ SUBSCRIBER_KEYS = {
     "consul_service",
     "service_consul",
     "verify_size",
+    "tls",
+    "tls_verify",
+    "ca_file",
+    "cert_file",
+    "key_file",
+    "atomic",
+    "mkcol",
 }
 
 
@@ -97,14 +106,14 @@ def parse_tree(entries: Mapping[str, Entry], prefix: str = "ftp_duplicator") -> 
 def _short(key: str, prefix: str) -> str:
     """Return key without the prefix, as shown in messages."""
     short = key[len(prefix.strip("/")) + 1 :] if key.startswith(prefix.strip("/") + "/") else key
-    return printable(short)
+    return printable(short, PATH_LIMIT)
 
 
 def _parse_lane(
     name: str, raw: dict[str, Any], prefix: str
 ) -> tuple[Lane | None, list[Problem], list[str]]:
     """Return (lane or None, problems, names of unusable subscribers) for one lane."""
-    path = printable(f"{LANES_FOLDER}/{name}")
+    path = printable(f"{LANES_FOLDER}/{name}", PATH_LIMIT)
     problems: list[Problem] = []
     problem = name_problem(name)
     if problem:
@@ -118,7 +127,7 @@ def _parse_lane(
     subscribers = []
     bad_subscribers = []
     for sub_name, entry in sorted(raw["subscribers"].items()):
-        sub_path = printable(f"{path}/subscribers/{sub_name}")
+        sub_path = printable(f"{path}/subscribers/{sub_name}", PATH_LIMIT)
         subscriber = _parse_subscriber(sub_name, entry, sub_path, problems)
         if subscriber is None:
             bad_subscribers.append(sub_name)
@@ -209,7 +218,13 @@ def _parse_subscriber(
         errors.append(Problem(path, "'user' and 'password' are required with mode \"ftp\""))
     if tmp_suff is not None and "/" in tmp_suff:
         errors.append(Problem(path, "'tmp_suff' must be a suffix without '/'"))
-    verify_size = check.boolean("verify_size")
+    flags = {key: bool(check.boolean(key)) for key in ("verify_size", "tls", "atomic", "mkcol")}
+    flags["tls_verify"] = check.boolean("tls_verify") is not False
+    files = {key: check.file_path(key) or "" for key in ("ca_file", "cert_file", "key_file")}
+    if bool(files["cert_file"]) != bool(files["key_file"]):
+        errors.append(Problem(path, "'cert_file' and 'key_file' go together"))
+    if mode == FTP and (flags["atomic"] or flags["mkcol"]):
+        errors.append(Problem(path, "'atomic' and 'mkcol' are for mode \"http\" (WebDAV)"))
     _warn_unknown(value, SUBSCRIBER_KEYS, path, problems)
     problems.extend(errors)
     if errors:
@@ -226,8 +241,9 @@ def _parse_subscriber(
         user=user,
         password=password,
         tmp_suff=tmp_suff if tmp_suff is not None else ".t",
-        verify_size=bool(verify_size),
         modify_index=entry.modify_index,
+        **flags,
+        **files,
     )
 
 
@@ -300,6 +316,14 @@ class _Checker:
             self.errors.append(
                 Problem(self.path, f"{key!r} must be {bounds}, not {shown_value(found)}")
             )
+            return None
+        return found
+
+    def file_path(self, key: str) -> str | None:
+        """Return the absolute path of a file on this host under key, or None."""
+        found = self.string(key, max_length=MAX_DIRECTORY_LENGTH)
+        if found is not None and (not found.startswith("/") or " " in found):
+            self.errors.append(Problem(self.path, f"{key!r} must be an absolute path"))
             return None
         return found
 

@@ -92,12 +92,15 @@ def shown_value(value: object) -> str:
     return text
 
 
-def printable(text: str) -> str:
+def printable(text: str, limit: int = 0) -> str:
     """Return text with control and unprintable characters escaped (for one log line).
 
     A byte that was not UTF-8 in a file name (kept by Python as a surrogate)
-    shows as ``\\xNN``, the byte itself.
+    shows as ``\\xNN``, the byte itself. With a limit, longer text is cut
+    there and ends with "...".
     """
+    if limit and len(text) > limit:
+        text = text[: limit - 3] + "..."
     if text.isprintable():
         return text
     return "".join(_escaped(char) for char in text)

@@ -34,6 +34,9 @@ class VsftpdOptions:
     secure_chroot_dir: str = "/var/run/vsftpd/empty"
     log_file: str = "/var/log/ftpdup-vsftpd.log"
     background: bool = False
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
+    ssl_required: bool = False
 
 
 # vsftpd reads one "name=value" per line, with no quoting: a value is one word.

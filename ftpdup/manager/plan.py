@@ -414,6 +414,9 @@ def _plan_vsftpd(plan: Plan, desired: Desired, records, kept, host: Settings, ac
         pasv_min_port=host.vsftpd_pasv_min_port,
         pasv_max_port=host.vsftpd_pasv_max_port,
         userlist_file=os.path.join(host.etc_dir, "vsftpd.users"),
+        ssl_cert_file=host.vsftpd_ssl_cert_file,
+        ssl_key_file=host.vsftpd_ssl_key_file,
+        ssl_required=host.vsftpd_ssl_required,
     )
     debian = actual.files.get("/etc/pam.d/common-auth") is not None
     config_changed = _write_if_changed(

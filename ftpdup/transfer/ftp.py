@@ -1,5 +1,9 @@
 """FTP transfer: one logged-in passive binary session, reused; upload to NAME+tmp_suff, rename.
 
+With ``tls``, the session is explicit FTPS (AUTH TLS, then PROT P: the data
+connections are encrypted too, and resume the control connection's TLS
+session, as vsftpd requires).
+
 Names go on the wire as the bytes the uploader sent: the session speaks
 latin-1, which maps every byte to one character and back, and text from the
 configuration (user, password, directory) is sent as its UTF-8 bytes.
@@ -123,6 +127,8 @@ class FtpTransfer(Transfer):
                 if not block:
                     break
                 pace.send_all(connection, block)
+            if hasattr(connection, "unwrap"):  # end TLS on the data connection cleanly
+                connection.unwrap()
         pace.wait_readable(ftp.sock)  # the server may take a while to confirm a big file
         ftp.voidresp()
 
@@ -199,10 +205,20 @@ class FtpTransfer(Transfer):
     def _connect(self) -> ftplib.FTP:
         """Open, log in and enter the directory; raise TransferError (subscriber) if refused."""
         target = self.target
-        ftp = ftplib.FTP(timeout=min(self.timeout, COMMAND_TIMEOUT), encoding="latin-1")
+        timeout = min(self.timeout, COMMAND_TIMEOUT)
+        if target.tls:
+            from ftpdup.transfer.tls import FtpTlsSession, client_context
+
+            ftp: ftplib.FTP = FtpTlsSession(
+                context=client_context(target), timeout=timeout, encoding="latin-1"
+            )
+        else:
+            ftp = ftplib.FTP(timeout=timeout, encoding="latin-1")
         try:
             ftp.connect(target.host, target.port)
             ftp.login(_config_text(target.user or "anonymous"), _config_text(target.password or ""))
+            if target.tls:
+                ftp.prot_p()  # type: ignore[attr-defined]
             ftp.voidcmd("TYPE I")
             if target.directory not in ("", "."):
                 ftp.cwd(_config_text(target.directory))

@@ -39,7 +39,7 @@ from ftpdup.workers.loop import Worker, clock
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = 1.0
-# This many files refused in a row (and none delivered) pause the whole carrier:
+# This many different files refused in a row (none delivered) pause the whole carrier:
 # the subscriber is failing, not the files (a full disk, a lost permission).
 REFUSED_STREAK_PAUSE = 3
 # A file that has been moving for EXTEND_AFTER seconds pushes the unit's
@@ -94,7 +94,7 @@ class Carrier(Worker):
         # Files that were moving when the subscriber failed, since the last success:
         # the next try is made with another file, if there is one.
         self.suspects: set[str] = set()
-        self.refused_streak = 0
+        self.refused_in_a_row: set[str] = set()  # distinct files, since the last delivery
         self.delivered = 0
         self.last_delivery = 0.0
         self._transfer_started = 0.0
@@ -190,7 +190,7 @@ class Carrier(Worker):
             )
             self.subscriber = Retry()
         self.suspects.clear()
-        self.refused_streak = 0
+        self.refused_in_a_row.clear()
         self.delivered += 1
         self.last_delivery = time.time()
         log.info("delivered %s (%d bytes) in %.3f s", printable(name), size, seconds)
@@ -205,11 +205,11 @@ class Carrier(Worker):
             retry = self.file_retries.setdefault(name, Retry())
             delay, level = retry.failed(str(error), self.spec.retry_max_delay)
             heapq.heappush(self.waiting, (retry.next_try, mtime_ns, name))
-            self.refused_streak += 1
+            self.refused_in_a_row.add(name)
             if self.subscriber.failures:
                 level = logging.DEBUG
             log.log(level, "%s not taken, it waits %.0f s, others go on: %s", shown, delay, error)
-            if self.refused_streak < REFUSED_STREAK_PAUSE:
+            if len(self.refused_in_a_row) < REFUSED_STREAK_PAUSE:
                 return
             error = TransferError(f"files refused one after another, the last: {error}")
         else:

@@ -8,40 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import urllib.request
 
 import pytest
 
 from ftpdup import consul_source, settings
-from tests.harness.consul_agent import ConsulAgent, consul_binary
+from tests.harness.consul_agent import ConsulAgent
 
 pytestmark = pytest.mark.e2e
 
 LANE = {"user": "tlsup", "password": "pw", "uid": 4601}
 ROOT_TOKEN = "5d8a3b1e-6c0f-4f7e-9d3a-1b2c3d4e5f60"
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory) -> dict[str, str]:
-    """A private CA, a server certificate and a client certificate made by ``consul tls``."""
-    folder = tmp_path_factory.mktemp("tls")
-    for command in (["ca", "create"], ["cert", "create", "-server"], ["cert", "create", "-client"]):
-        subprocess.run(
-            [consul_binary(), "tls", *command], cwd=folder, check=True, capture_output=True
-        )
-    other = tmp_path_factory.mktemp("other-ca")
-    subprocess.run(
-        [consul_binary(), "tls", "ca", "create"], cwd=other, check=True, capture_output=True
-    )
-    return {
-        "ca": str(folder / "consul-agent-ca.pem"),
-        "server": str(folder / "dc1-server-consul-0.pem"),
-        "server_key": str(folder / "dc1-server-consul-0-key.pem"),
-        "client": str(folder / "dc1-client-consul-0.pem"),
-        "client_key": str(folder / "dc1-client-consul-0-key.pem"),
-        "other_ca": str(other / "consul-agent-ca.pem"),
-    }
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,16 @@ from tests.harness.procs import Process, free_port, port_open, wait_for
 class VsftpdIngest:
     """vsftpd listening on 127.0.0.1, admitting only the lane users added to it."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(
+        self, workdir: str, tls: tuple[str, str] | None = None, tls_required: bool = False
+    ) -> None:
+        """tls = (certificate, key) offers explicit TLS; tls_required refuses plain FTP."""
         self.workdir = workdir
+        self.tls = tls
+        self.tls_required = tls_required
         self.port = free_port()
-        self.userlist = os.path.join(workdir, "vsftpd.users")
-        self.config = os.path.join(workdir, "vsftpd.conf")
+        self.userlist = os.path.join(workdir, f"vsftpd-{self.port}.users")
+        self.config = os.path.join(workdir, f"vsftpd-{self.port}.conf")
         self.users: dict[str, str] = {}
         self.process: Process | None = None
         self.pam_service = f"ftpdup-test-{self.port}"
@@ -36,13 +41,17 @@ class VsftpdIngest:
             pasv_max_port=pasv + 20,
             userlist_file=self.userlist,
             pam_service=self.pam_service,
-            log_file=os.path.join(self.workdir, "vsftpd-transfers.log"),
+            log_file=os.path.join(self.workdir, f"vsftpd-transfers-{self.port}.log"),
+            ssl_cert_file=self.tls[0] if self.tls else "",
+            ssl_key_file=self.tls[1] if self.tls else "",
+            ssl_required=self.tls_required,
         )
         with open(self.config, "w") as config:
             config.write(render_config(options))
         self._write_userlist()
         os.makedirs("/var/run/vsftpd/empty", exist_ok=True)
-        self.process = Process(["vsftpd", self.config], os.path.join(self.workdir, "vsftpd.log"))
+        log = os.path.join(self.workdir, f"vsftpd-{self.port}.log")
+        self.process = Process(["vsftpd", self.config], log)
         wait_for(self._listening, 20, "vsftpd to listen")
         return self
 

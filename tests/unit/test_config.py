@@ -236,3 +236,33 @@ def test_any_bytes_give_a_config_or_problems_never_an_exception(raw):
         }
     )
     assert config.lanes or config.errors()
+
+
+def test_tls_and_webdav_options_of_a_subscriber():
+    config = parse_tree(
+        tree(
+            {
+                "l/settings": LANE_SETTINGS,
+                "l/subscribers/ftps": {"mode": "ftp", "host": "h", "user": "u", "password": "p",
+                                       "tls": True, "ca_file": "/etc/pki/ca.pem"},
+                "l/subscribers/dav": {"mode": "http", "host": "h", "tls": "yes", "atomic": True,
+                                      "mkcol": True, "tls_verify": False,
+                                      "cert_file": "/etc/c.pem", "key_file": "/etc/k.pem"},
+                "l/subscribers/badftp": {"mode": "ftp", "host": "h", "user": "u",
+                                         "password": "p", "atomic": True},
+                "l/subscribers/halfcert": {"mode": "http", "host": "h", "cert_file": "/c.pem"},
+                "l/subscribers/relative": {"mode": "http", "host": "h", "ca_file": "ca.pem"},
+            }
+        )
+    )  # fmt: skip
+    subs = {sub.name: sub for sub in config.lanes[0].subscribers}
+    assert sorted(subs) == ["dav", "ftps"]
+    assert (
+        subs["ftps"].tls and subs["ftps"].tls_verify and subs["ftps"].ca_file == "/etc/pki/ca.pem"
+    )
+    dav = subs["dav"]
+    assert (dav.tls, dav.atomic, dav.mkcol, dav.tls_verify) == (True, True, True, False)
+    messages = {problem.path.rsplit("/", 1)[1]: problem.message for problem in config.errors()}
+    assert "'atomic' and 'mkcol' are for mode \"http\"" in messages["badftp"]
+    assert messages["halfcert"] == "'cert_file' and 'key_file' go together"
+    assert messages["relative"] == "'ca_file' must be an absolute path"
