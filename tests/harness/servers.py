@@ -91,10 +91,17 @@ http {{
             raise RuntimeError(f"nginx exited:\n{self.process.output()[-2000:]}")
         return port_open(self.port)
 
-    def requests(self, method: str) -> list[str]:
-        """Return the paths of the requests of method in the access log (ever logged)."""
+    def requests(self, method: str, succeeded: bool = False) -> list[str]:
+        """Return the paths of the requests of method in the access log (only 2xx: succeeded)."""
+        paths = []
         with open(os.path.join(self.workdir, "access.log"), errors="replace") as handle:
-            return [line.split('"')[1].split()[1] for line in handle if f'"{method} ' in line]
+            for line in handle:
+                parts = line.split('"')
+                if len(parts) > 2 and parts[1].startswith(f"{method} "):
+                    status = parts[2].split()[0]
+                    if not succeeded or status.startswith("2"):
+                        paths.append(parts[1].split()[1])
+        return paths
 
     def stop(self) -> None:
         if self.process is not None:

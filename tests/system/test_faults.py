@@ -1,0 +1,24 @@
+"""Faults under the real systemd: workers killed at random while files flow lose nothing.
+
+FTPDUP_KILLS sets the number of SIGKILLs (default 50; bench/faults.py runs 500).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.harness.faults import kill_storm
+
+pytestmark = pytest.mark.system
+
+
+def test_a_kill_storm_loses_truncates_and_fails_nothing(world):
+    seen = kill_storm(world, kills=int(os.environ.get("FTPDUP_KILLS", "50")))
+    print("\nkill storm:", json.dumps(seen))
+    assert seen["kills"] >= 50 and seen["files"] > 50
+    assert seen["delivered"] == seen["files"] * seen["subscribers"]  # byte-identical everywhere
+    assert seen["temporary_names_left"] == [] and seen["failed_units"] == []
+    assert seen["dead_letters"] == 0
