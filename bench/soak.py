@@ -20,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ftpdup.host.units import parse_unit_name
 from tests.harness.consul_agent import ConsulAgent
 from tests.harness.container import Container
 from tests.harness.faults import Uploads
@@ -92,7 +93,8 @@ def main(seconds: int = 600) -> dict:
                       uploads.acknowledged, timeout=300)  # fmt: skip
         report = {"seconds": seconds, "files": len(uploads.acknowledged), "outages": outages}
         for unit, series in samples.items():
-            name = unit.split("@")[0].replace("ftpdup-", "") + ":" + unit.rsplit(":", 1)[-1]
+            kind, name = parse_unit_name(unit)
+            name = f"{kind} {name}"
             rss = [(t, s["rss_kib"]) for t, s in series]
             fds = [(t, s["fds"]) for t, s in series]
             report[name] = {

@@ -1,4 +1,8 @@
-"""Command line: ``ftpdup sprinkler|carrier|check|plan|apply|watch`` (argparse)."""
+"""Command line: ``ftpdup COMMAND``, one argparse subcommand per action.
+
+Workers (sprinkler, carrier), the manager (check, plan, apply, watch) and
+the operator's commands (status, deadletter, trace, metrics).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
             help="worker spec file (default: standard input when it is a file, as "
             "systemd gives it, else ETC_DIR/workers/KIND/INSTANCE.json)",
         )
+    status = commands.add_parser(
+        "status", help="each lane's and subscriber's state; exit 0 ok, 1 warning, 2 critical"
+    )
+    status.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
+    status.add_argument("--json", action="store_true", help="one JSON document (stable fields)")
+    dead = commands.add_parser("deadletter", help="list, replay or purge dead letters")
+    actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every dead letter: name, size, age, reason")
+    listing.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
+    replay = actions.add_parser("replay", help="put dead letters back in their carrier's queue")
+    replay.add_argument("instance", metavar="LANE:SUBSCRIBER[:INSTANCE]")
+    replay.add_argument("names", nargs="*", metavar="NAME")
+    replay.add_argument("--all", action="store_true", help="every dead letter of it")
+    purge = actions.add_parser("purge", help="delete old dead letters")
+    purge.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
+    purge.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    trace = commands.add_parser("trace", help="the whole life of one file, from the journal")
+    trace.add_argument("name", metavar="NAME")
+    trace.add_argument("--since", default="", help="as journalctl --since (e.g. today, -2h)")
+    metric = commands.add_parser("metrics", help="write the Prometheus metrics file")
+    metric.add_argument("--output", default="", help="file to write (default: metrics_file)")
     commands.add_parser("check", help="read Consul and report every configuration problem")
     commands.add_parser("plan", help="print what apply would change on this host")
     commands.add_parser("apply", help="apply the configuration in Consul to this host")
@@ -51,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         logs.setup("info")
         log.error("%s", error)
         return 2
-    logs.setup(arguments.log_level or host.log_level)
+    logs.setup(arguments.log_level or host.log_level, journal_too=arguments.command == "deadletter")
     if arguments.command in ("sprinkler", "carrier"):
         return run_worker(arguments.command, arguments.instance, arguments.spec, host)
     if arguments.command == "check":
         return check(host)
+    if arguments.command in ("status", "deadletter", "trace", "metrics"):
+        return operate(arguments, host)
     from ftpdup.manager import run
 
     if arguments.command == "plan":
@@ -65,6 +92,28 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "watch":
         return run.Watch(host).run()
     raise AssertionError(arguments.command)  # pragma: no cover - argparse refuses others
+
+
+def operate(arguments: argparse.Namespace, host: settings.Settings) -> int:
+    """Run one of the operator's commands (status, deadletter, trace, metrics)."""
+    from ftpdup import operations
+
+    if arguments.command == "status":
+        return operations.status_command(host, arguments.selection, arguments.json)
+    if arguments.command == "trace":
+        return operations.trace_command(arguments.name, arguments.since)
+    if arguments.command == "metrics":
+        return operations.metrics_command(host, arguments.output)
+    if arguments.action == "list":
+        return operations.deadletter_list(host, arguments.selection)
+    if arguments.action == "replay":
+        if not (arguments.names or arguments.all):
+            log.error("name the dead letters to replay, or give --all")
+            return 2
+        return operations.deadletter_replay(
+            host, arguments.instance, arguments.names, arguments.all
+        )
+    return operations.deadletter_purge(host, arguments.selection, arguments.older_than)
 
 
 def read_spec(kind: str, instance: str, explicit: str | None, host: settings.Settings):

@@ -1,8 +1,10 @@
-"""Dead letters: files that will not be delivered, kept with their reason.
+"""Dead letters: files that will not be delivered, kept with their reason; replayed or purged.
 
-``DEAD/files/NAME`` holds the file (``NAME.1``, ``NAME.2``... when the name is
-taken) and ``DEAD/reasons.log`` one tab-separated line per file: UTC time,
-stored name, reason.
+``DEAD/files/STORED`` holds the file (``NAME.1``, ``NAME.2``... when the name
+is taken) and ``DEAD/reasons.log`` one tab-separated line per file: UTC
+time, stored name, reason, and the original name percent-encoded from its
+bytes (so that a replay restores it exactly). DEAD is ``dead/INSTANCE`` for
+a carrier and ``dead/LANE`` for what the manager set aside from a lane.
 """
 
 from __future__ import annotations
@@ -10,25 +12,30 @@ from __future__ import annotations
 import logging
 import os
 import time
+import urllib.parse
+from dataclasses import dataclass
 
 from ftpdup.config.values import printable
+from ftpdup.logs import trail
 
 log = logging.getLogger(__name__)
+REASONS = "reasons.log"
 
 
-def bury(path: str, dead_dir: str, reason: str) -> str:
+def bury(path: str, dead_dir: str, reason: str, event: str = "dead_letter", **who) -> str:
     """Move the file at path into dead_dir with reason; return where it now is.
 
     The reason is written first, then the file moves by rename (same
     filesystem), so it is never copied or truncated, and a full disk leaves
     it where it was. One dead-letter directory has one writer at a time (its
-    carrier, or the manager once that carrier is stopped). Raise OSError if
-    it cannot be moved.
+    carrier, or the manager once that carrier is stopped). who (lane,
+    subscriber, instance) goes into the file's trail. Raise OSError if it
+    cannot be moved.
     """
     files = os.path.join(dead_dir, "files")
     os.makedirs(files, exist_ok=True)
     name = os.path.basename(path)
-    os.lstat(path)  # FileNotFoundError before anything is written
+    size = os.lstat(path).st_size  # FileNotFoundError before anything is written
     destination = os.path.join(files, name)
     counter = 0
     while os.path.lexists(destination):
@@ -37,8 +44,109 @@ def bury(path: str, dead_dir: str, reason: str) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clean_reason = printable(" ".join(reason.split()))
     stored = printable(os.path.basename(destination))
-    with open(os.path.join(dead_dir, "reasons.log"), "a", encoding="utf-8") as reasons:
-        reasons.write(f"{stamp}\t{stored}\t{clean_reason}\n")
+    original = urllib.parse.quote(os.fsencode(name), safe="")
+    with open(os.path.join(dead_dir, REASONS), "a", encoding="utf-8") as reasons:
+        reasons.write(f"{stamp}\t{stored}\t{clean_reason}\t{original}\n")
     os.rename(path, destination)
-    log.warning("dead letter %s -> %s: %s", printable(name), printable(destination), clean_reason)
+    log.warning(
+        "dead letter %s -> %s: %s",
+        printable(name),
+        printable(destination),
+        clean_reason,
+        extra=trail(event, file=name, size=size, **who),
+    )
     return destination
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One file in the dead letters: where it is, its original name, its size, when it
+    arrived (mtime) and was set aside (ctime: the rename), and why."""
+
+    path: str
+    name: str
+    size: int
+    mtime: float
+    buried_at: float
+    reason: str
+
+
+def entries(dead_dir: str) -> list[DeadLetter]:
+    """Return the files now in dead_dir, oldest first, with what reasons.log says of them."""
+    files = os.path.join(dead_dir, "files")
+    reasons: dict[str, tuple[str, str]] = {}
+    try:
+        with open(os.path.join(dead_dir, REASONS), encoding="utf-8", errors="replace") as log_file:
+            for line in log_file:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) >= 3:
+                    original = urllib.parse.unquote_to_bytes(fields[3]) if len(fields) > 3 else b""
+                    reasons[fields[1]] = (fields[2], os.fsdecode(original))
+    except FileNotFoundError:
+        pass
+    found = []
+    try:
+        with os.scandir(files) as scan:
+            for entry in scan:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                info = entry.stat(follow_symlinks=False)
+                reason, original = reasons.get(printable(entry.name), ("", ""))
+                name = original or entry.name
+                letter = DeadLetter(
+                    entry.path, name, info.st_size, info.st_mtime, info.st_ctime, reason
+                )
+                found.append(letter)
+    except FileNotFoundError:
+        return []
+    return sorted(found, key=lambda letter: (letter.buried_at, letter.name))
+
+
+def folders(data_root: str) -> list[str]:
+    """Return the names of the dead-letter folders (carriers' and lanes') under data_root."""
+    try:
+        return sorted(os.listdir(os.path.join(data_root, "dead")))
+    except FileNotFoundError:
+        return []
+
+
+def replay(letter: DeadLetter, pending: str, spool: str, **who) -> bool:
+    """Put a dead letter back in its carrier's queue under its original name.
+
+    As the sprinkler does: a hard link into the carrier's pending folder
+    (which fails if the name is taken there), a rename into the spool (its
+    carrier sees it arrive) unless a file of that name is queued, then the
+    dead letter's unlink. The file is never lost: a crash leaves it pending
+    (the sprinkler publishes it when it starts) or queued, and still a dead
+    letter, delivered twice at worst. Return False (nothing moved) while a
+    file of that name is queued.
+    """
+    waiting = os.path.join(pending, letter.name)
+    try:
+        os.link(letter.path, waiting)
+    except FileExistsError:
+        return False
+    queued = os.path.join(spool, letter.name)
+    if os.path.lexists(queued):
+        os.unlink(waiting)
+        return False
+    os.rename(waiting, queued)
+    os.unlink(letter.path)
+    log.info(
+        "replayed %s into %s",
+        printable(letter.name),
+        spool,
+        extra=trail("replayed", file=letter.name, size=letter.size, **who),
+    )
+    return True
+
+
+def purge(letter: DeadLetter, why: str, **who) -> None:
+    """Delete a dead letter for good, logging why."""
+    os.unlink(letter.path)
+    log.info(
+        "purged dead letter %s (%s)",
+        printable(letter.name),
+        why,
+        extra=trail("purged", file=letter.name, size=letter.size, **who),
+    )

@@ -11,6 +11,7 @@ from ftpdup.consul_source import Instance, Snapshot
 from ftpdup.layout import Layout, carrier_instance
 from ftpdup.settings import Settings
 from ftpdup.specs import CarrierSpec, Output, SprinklerSpec, Target
+from ftpdup.status import status_path
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ def desired_state(snapshot: Snapshot, host: Settings) -> Desired:
                     dead=layout.dead(instance),
                     target=target,
                     state=layout.state(instance),
+                    status=status_path(host.data_root, "carrier", instance),
                     max_age=host.carrier_max_age,
                     retry_max_delay=host.retry_max_delay,
                     timeout=host.transfer_timeout,
@@ -49,6 +51,7 @@ def desired_state(snapshot: Snapshot, host: Settings) -> Desired:
             staging=layout.staging(lane.name),
             outputs=tuple(outputs),
             exclude=lane.exclude,
+            status=status_path(host.data_root, "sprinkler", lane.name),
         )
     return desired
 

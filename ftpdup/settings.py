@@ -45,6 +45,12 @@ class Settings:
     stop_timeout: int = 30
     service_user: str = "ftpdup"
     service_group: str = "ftpdup"
+    dead_letter_retention_days: float = 30.0
+    status_warning_age: int = 900
+    status_critical_age: int = 3600
+    low_space_warning_percent: float = 10.0
+    low_space_critical_percent: float = 5.0
+    metrics_file: str = "/var/lib/node_exporter/textfile_collector/ftpdup.prom"
     collectd_service: str = ""
     collectd_hostname: str = ""
     collectd_config: str = "/etc/collectd.d/ftpdup.conf"
@@ -160,6 +166,7 @@ def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
 
 PATH_KEYS = ("data_root", "etc_dir", "unit_dir", "collectd_config")
 OPTIONAL_PATH_KEYS = (
+    "metrics_file",
     "consul_token_file",
     "consul_ca_file",
     "consul_cert_file",

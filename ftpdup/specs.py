@@ -31,6 +31,7 @@ class SprinklerSpec:
     staging: str
     outputs: tuple[Output, ...] = ()
     exclude: tuple[str, ...] = ()
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class CarrierSpec:
     dead: str
     target: Target
     state: str = ""
+    status: str = ""
     max_age: int = 86400
     retry_max_delay: float = 60.0
     timeout: float = 60.0

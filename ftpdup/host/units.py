@@ -113,6 +113,19 @@ class Systemctl:
             states[unit] = fields.get("ActiveState", "unknown")
         return states
 
+    def worker_states(self) -> dict[str, str]:
+        """Return {unit: ActiveState} of every loaded sprinkler and carrier unit (one call)."""
+        result = self._run(
+            "list-units", "--all", "--plain", "--no-legend", "--no-pager",
+            "ftpdup-sprinkler@*", "ftpdup-carrier@*", check=False,
+        )  # fmt: skip
+        states = {}
+        for line in result.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 3:
+                states[fields[0]] = fields[2]
+        return states
+
     def unit_exists(self, unit: str) -> bool:
         result = self._run("show", "--property=LoadState", "--value", "--", unit, check=False)
         return result.stdout.strip() == "loaded"

@@ -6,12 +6,14 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from ftpdup import deadletter
+from ftpdup.deadletter import DeadLetter
 from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
 from ftpdup.host.units import KINDS, Systemctl, spec_name, template_path, unit_name
 from ftpdup.host.vsftpd import PAM_SERVICE
 from ftpdup.layout import Layout
-from ftpdup.manager.plan import absent_path
+from ftpdup.manager.plan import absent_path, manager_status_path
 from ftpdup.settings import Settings
 
 
@@ -32,6 +34,8 @@ class Actual:
     lane_files: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     # Held service instances: carrier instance -> when it stopped passing (time.time()).
     absent: dict[str, float] = field(default_factory=dict)
+    # Dead letters: folder (carrier instance or lane) -> its files.
+    dead_letters: dict[str, list[DeadLetter]] = field(default_factory=dict)
 
 
 def _json_files(directory: str, name_of=spec_name) -> dict[str, str]:
@@ -77,7 +81,7 @@ def managed_paths(host: Settings) -> list[str]:
     ]
     if host.collectd_service:
         paths.append(host.collectd_config)
-    paths.append(absent_path(host))
+    paths += [absent_path(host), manager_status_path(host)]
     return paths
 
 
@@ -94,6 +98,10 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
     layout = Layout(host.data_root)
     actual.lane_files = {lane: _lane_files(layout.incoming(lane)) for lane in actual.lanes}
     actual.absent = _absent(actual.files[absent_path(host)])
+    actual.dead_letters = {
+        folder: deadletter.entries(layout.dead(folder))
+        for folder in deadletter.folders(host.data_root)
+    }
     return actual
 
 

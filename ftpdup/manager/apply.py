@@ -11,6 +11,7 @@ import shutil
 import stat
 import time
 
+from ftpdup import deadletter
 from ftpdup.deadletter import bury
 from ftpdup.host import accounts, files
 from ftpdup.host.units import Systemctl, SystemctlError, parse_unit_name
@@ -104,6 +105,8 @@ class Applier:
             self._try(f"removing account {user}", accounts.remove, user, lane)
         for lane, (minutes, names) in plan.expire.items():
             self._expire(lane, minutes, names)
+        for folder, paths in plan.purge.items():
+            self._purge(folder, paths)
         if plan.reload_collectd and self.systemctl.unit_exists("collectd.service"):
             self._try(
                 "reloading collectd", self.systemctl.act, "reload-or-restart", ["collectd.service"]
@@ -131,7 +134,9 @@ class Applier:
 
     def _bury_carrier(self, instance: str, reason: str) -> None:
         folders = (self.layout.pending(instance), self.layout.spool(instance))
-        count = self._empty_into_dead(folders, self.layout.dead(instance), reason)
+        parts = instance.split(":")
+        who = {"lane": parts[0], "subscriber": parts[1], "instance": (parts[2:] or [None])[0]}
+        count = self._empty_into_dead(folders, self.layout.dead(instance), reason, **who)
         shutil.rmtree(self.layout.state(instance), ignore_errors=True)
         level = logging.WARNING if count else logging.INFO
         log.log(
@@ -145,7 +150,7 @@ class Applier:
 
     def _remove_lane(self, lane: str, reason: str) -> None:
         folders = (self.layout.incoming(lane), self.layout.staging(lane))
-        count = self._empty_into_dead(folders, self.layout.dead(lane), reason)
+        count = self._empty_into_dead(folders, self.layout.dead(lane), reason, lane=lane)
         files.remove(os.path.join(self.host.etc_dir, "lanes", f"{lane}.json"))
         level = logging.WARNING if count else logging.INFO
         log.log(
@@ -156,11 +161,11 @@ class Applier:
             self.layout.dead(lane),
         )
 
-    def _empty_into_dead(self, folders, dead: str, reason: str) -> int:
+    def _empty_into_dead(self, folders, dead: str, reason: str, **who) -> int:
         """Bury every file of folders in dead, remove the folders; return how many files."""
         count = 0
         for folder in folders:
-            count += _bury_all(folder, dead, reason)
+            count += _bury_all(folder, dead, reason, **who)
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
         self._give_to_workers(dead)
@@ -178,6 +183,16 @@ class Applier:
                 with contextlib.suppress(OSError):
                     os.lchown(path, uid, gid)
 
+    def _purge(self, folder: str, paths: list[str]) -> None:
+        """Delete the dead letters of folder kept past the retention (each one logged)."""
+        why = f"kept more than dead_letter_retention_days={self.host.dead_letter_retention_days:g}"
+        parts = folder.split(":")
+        who = {"lane": parts[0], "subscriber": (parts[1:2] or [None])[0]}
+        wanted = set(paths)
+        for letter in deadletter.entries(self.layout.dead(folder)):
+            if letter.path in wanted:
+                self._try(f"purging {letter.path}", deadletter.purge, letter, why, **who)
+
     def _expire(self, lane: str, minutes: int, names: list[str]) -> None:
         folder = self.layout.incoming(lane)
         limit = time.time() - minutes * 60
@@ -189,7 +204,7 @@ class Applier:
                     continue
                 with no_writer(path) as idle:
                     if idle:
-                        bury(path, self.layout.dead(lane), reason)
+                        bury(path, self.layout.dead(lane), reason, "expired", lane=lane)
                         self._give_to_workers(self.layout.dead(lane))
             except FileNotFoundError:
                 continue
@@ -198,8 +213,11 @@ class Applier:
                 log.error("expiring %s in lane %s failed: %s", name, lane, error)
 
 
-def _bury_all(folder: str, dead: str, reason: str) -> int:
-    """Move every regular file of folder to the dead letters; return how many."""
+def _bury_all(folder: str, dead: str, reason: str, **who) -> int:
+    """Move every regular file of folder to the dead letters; return how many.
+
+    who (lane, subscriber, instance) goes into each file's trail.
+    """
     count = 0
     try:
         names = os.listdir(folder)
@@ -209,7 +227,7 @@ def _bury_all(folder: str, dead: str, reason: str) -> int:
         path = os.path.join(folder, name)
         try:
             if stat.S_ISREG(os.lstat(path).st_mode):
-                bury(path, dead, reason)
+                bury(path, dead, reason, **who)
                 count += 1
         except FileNotFoundError:
             continue

@@ -68,6 +68,8 @@ class Plan:
     # (user, lane) of lane accounts to remove.
     remove_accounts: list[tuple[str, str]] = field(default_factory=list)
     expire: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    # Dead letters kept longer than dead_letter_retention_days: folder -> their paths.
+    purge: dict[str, list[str]] = field(default_factory=dict)
     reload_collectd: bool = False
 
     def lines(self) -> list[str]:
@@ -96,6 +98,10 @@ class Plan:
         out += [
             f"expire {len(names)} files older than {minutes} min in lane {lane}"
             for lane, (minutes, names) in sorted(self.expire.items())
+        ]
+        out += [
+            f"delete {len(paths)} dead letters of {folder} kept past the retention"
+            for folder, paths in sorted(self.purge.items())
         ]
         out += ["reload collectd"] if self.reload_collectd else []
         return out
@@ -161,7 +167,9 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     _plan_removed_lanes(plan, desired, records, actual, kept_lanes)
     _plan_vsftpd(plan, desired, records, kept_lanes, host, actual)
     _plan_expiry(plan, desired, actual, now)
+    _plan_retention(plan, actual, host, now)
     _plan_collectd(plan, desired, snapshot, host, actual, layout)
+    _plan_status(plan, desired, held, actual, host)
     return plan
 
 
@@ -273,7 +281,7 @@ def _add_carriers(desired: Desired, lane: str, carriers: dict, layout: Layout) -
 
 def _hold_absent_instances(
     plan: Plan, desired: Desired, snapshot: Snapshot, actual, host: Settings, now: float
-) -> set[str]:
+) -> dict[str, float]:
     """Keep the carriers of service instances that stopped passing, for instance_grace seconds.
 
     A rolling restart or a short health-check failure must not lose files:
@@ -302,7 +310,7 @@ def _hold_absent_instances(
         absent[instance] = since
     text = json.dumps(absent, sort_keys=True, indent=1) + "\n"
     _write_if_changed(plan, actual, absent_path(host), text, 0o600)
-    return set(absent)
+    return absent
 
 
 def absent_path(host: Settings) -> str:
@@ -334,7 +342,7 @@ def _record_path(host: Settings, lane: str) -> str:
     return os.path.join(host.etc_dir, "lanes", f"{lane}.json")
 
 
-def _plan_workers(plan: Plan, desired: Desired, held: set[str], host: Settings, actual) -> None:
+def _plan_workers(plan: Plan, desired: Desired, held, host: Settings, actual) -> None:
     """Plan spec files, template drop-ins and unit actions for every worker, wanted or gone."""
     for kind, wanted in (("sprinkler", desired.sprinklers), ("carrier", desired.carriers)):
         template = template_drop_in(
@@ -433,6 +441,44 @@ def _plan_vsftpd(plan: Plan, desired: Desired, records, kept, host: Settings, ac
         plan, actual, options.userlist_file, vsftpd.render_userlist(users), 0o644
     )
     plan.vsftpd = "restart" if config_changed else "reload" if users_changed else ""
+
+
+def _plan_retention(plan: Plan, actual, host: Settings, now: float) -> None:
+    """Plan the deletion of dead letters set aside more than the retention ago."""
+    limit = now - host.dead_letter_retention_days * 86400
+    for folder, letters in actual.dead_letters.items():
+        old = [letter.path for letter in letters if letter.buried_at < limit]
+        if old:
+            plan.purge[folder] = old
+
+
+def manager_status_path(host: Settings) -> str:
+    """Return where the manager tells ``ftpdup status`` what Consul asks of this host."""
+    return os.path.join(host.data_root, "status", "manager.json")
+
+
+def manager_status(lanes, carriers, held: dict, problems: list[str], consul_error: str) -> str:
+    """Return the text of the manager's status file (no clock: it changes with its content)."""
+    return (
+        json.dumps(
+            {
+                "lanes": sorted(lanes),
+                "carriers": sorted(carriers),
+                "held": held,
+                "problems": problems,
+                "consul_error": consul_error,
+            },
+            sort_keys=True,
+            indent=1,
+        )
+        + "\n"
+    )
+
+
+def _plan_status(plan: Plan, desired: Desired, held: dict, actual, host: Settings) -> None:
+    """Plan the manager's status file: the workers Consul asks for, held instances, problems."""
+    text = manager_status(desired.sprinklers, desired.carriers, held, plan.errors, "")
+    _write_if_changed(plan, actual, manager_status_path(host), text, 0o640)
 
 
 def _plan_expiry(plan: Plan, desired: Desired, actual, now: float) -> None:

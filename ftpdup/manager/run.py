@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
 import time
 
 from ftpdup import consul_source
+from ftpdup.host import files
 from ftpdup.host.units import Systemctl
 from ftpdup.manager.actual import read_actual
 from ftpdup.manager.apply import Applier
-from ftpdup.manager.plan import Plan, make_plan
+from ftpdup.manager.plan import Plan, make_plan, manager_status, manager_status_path
 from ftpdup.notify import Notifier
 from ftpdup.settings import Settings, SettingsError
 
@@ -49,6 +51,7 @@ def apply_command(host: Settings) -> int:
         plan = compute_plan(host, systemctl)
     except (consul_source.ConsulError, SettingsError) as error:
         log.error("%s: nothing changed", error)
+        record_consul_error(host, str(error))
         return 2
     for error in plan.errors:
         log.error("%s", error)
@@ -61,6 +64,24 @@ def apply_command(host: Settings) -> int:
         return 1
     log.info("applied")
     return 0
+
+
+def record_consul_error(host: Settings, error: str) -> None:
+    """Say in the manager's status file that Consul could not be read (the rest stays)."""
+    path = manager_status_path(host)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            last = json.load(handle)
+    except (OSError, ValueError):
+        last = {}
+    text = manager_status(
+        last.get("lanes", []), last.get("carriers", []), last.get("held", {}),
+        last.get("problems", []), error,
+    )  # fmt: skip
+    try:
+        files.write_atomic(path, text, 0o640)
+    except OSError as failure:
+        log.warning("cannot write %s: %s", path, failure)
 
 
 class Watch:

@@ -32,7 +32,10 @@ from dataclasses import dataclass
 
 from ftpdup.config.values import printable
 from ftpdup.deadletter import bury
+from ftpdup.logs import trail
 from ftpdup.specs import CarrierSpec
+from ftpdup.status import Counters
+from ftpdup.status import read as read_status
 from ftpdup.transfer import FILE, Interrupted, Transfer, TransferError, open_transfer
 from ftpdup.workers.loop import Worker, clock
 
@@ -82,20 +85,25 @@ class Carrier(Worker):
     """Deliver the files of one spool through one Transfer."""
 
     def __init__(self, spec: CarrierSpec, transfer: Transfer | None = None) -> None:
-        super().__init__()
+        super().__init__(spec.status)
         self.spec = spec
         self.directory = spec.spool
+        parts = spec.instance.split(":")
+        # Who this carrier is, in the trail of every file it handles.
+        self.who = {"lane": parts[0], "subscriber": parts[1] if len(parts) > 1 else None,
+                    "instance": parts[2] if len(parts) > 2 else None}  # fmt: skip
         self.transfer = transfer or open_transfer(spec.target, spec.timeout, spec.state)
         self.ready: list[tuple[int, str]] = []  # (mtime_ns, name), oldest first
         self.waiting: list[tuple[float, int, str]] = []  # (next try, mtime_ns, name)
-        self.known: set[str] = set()
+        self.sizes: dict[str, int] = {}  # every queued file (ready or waiting)
+        self.queued_bytes = 0
         self.file_retries: dict[str, Retry] = {}
         self.subscriber = Retry()
         # Files that were moving when the subscriber failed, since the last success:
         # the next try is made with another file, if there is one.
         self.suspects: set[str] = set()
         self.refused_in_a_row: set[str] = set()  # distinct files, since the last delivery
-        self.delivered = 0
+        self.counters = Counters(read_status(spec.status) if spec.status else None)
         self.last_delivery = 0.0
         self._transfer_started = 0.0
         self._last_extend = 0.0
@@ -111,7 +119,7 @@ class Carrier(Worker):
 
     def on_names(self, names: list[str]) -> None:
         for name in names:
-            if name in self.known:
+            if name in self.sizes:
                 continue
             try:
                 info = os.lstat(os.path.join(self.spec.spool, name))
@@ -119,7 +127,8 @@ class Carrier(Worker):
                 continue
             if stat.S_ISREG(info.st_mode):
                 heapq.heappush(self.ready, (info.st_mtime_ns, name))
-                self.known.add(name)
+                self.sizes[name] = info.st_size
+                self.queued_bytes += info.st_size
 
     def step(self) -> float | None:
         """Deliver the oldest file that is due, unless the subscriber is paused; return the wait."""
@@ -191,13 +200,22 @@ class Carrier(Worker):
             self.subscriber = Retry()
         self.suspects.clear()
         self.refused_in_a_row.clear()
-        self.delivered += 1
         self.last_delivery = time.time()
-        log.info("delivered %s (%d bytes) in %.3f s", printable(name), size, seconds)
+        self.counters.delivered(size, seconds, self.last_delivery)
+        log.info(
+            "delivered %s (%d bytes) in %.3f s",
+            printable(name),
+            size,
+            seconds,
+            extra=trail(
+                "delivered", file=name, size=size, duration_ms=int(seconds * 1000), **self.who
+            ),
+        )
 
     def _failed(self, mtime_ns: int, name: str, error: TransferError) -> None:
         """Set aside, delay this file, or pause the carrier, as the failure says."""
         shown = printable(name)
+        self.counters.totals["failures"] += 1
         if error.permanent:
             self._set_aside(mtime_ns, name, str(error))
             return
@@ -208,22 +226,34 @@ class Carrier(Worker):
             self.refused_in_a_row.add(name)
             if self.subscriber.failures:
                 level = logging.DEBUG
-            log.log(level, "%s not taken, it waits %.0f s, others go on: %s", shown, delay, error)
+            log.log(
+                level,
+                "%s not taken, it waits %.0f s, others go on: %s",
+                shown,
+                delay,
+                error,
+                extra=trail("retry", file=name, **self.who),
+            )
             if len(self.refused_in_a_row) < REFUSED_STREAK_PAUSE:
                 return
             error = TransferError(f"files refused one after another, the last: {error}")
+            about_the_file = {}  # its line is logged above
         else:
             retry = self.file_retries.setdefault(name, Retry())
             retry.failed(str(error), self.spec.retry_max_delay)
             heapq.heappush(self.waiting, (retry.next_try, mtime_ns, name))
             self.suspects.add(name)
+            about_the_file = trail("retry", file=name, **self.who)
         delay, level = self.subscriber.failed(str(error), self.spec.retry_max_delay)
-        log.log(level, "subscriber failing, next try in %.0f s: %s", delay, error)
+        log.log(
+            level, "subscriber failing, next try in %.0f s: %s", delay, error, extra=about_the_file
+        )
 
     def _set_aside(self, mtime_ns: int, name: str, reason: str) -> None:
         """Move a file to the dead letters; if that fails (a full disk), it stays queued."""
         try:
-            bury(os.path.join(self.spec.spool, name), self.spec.dead, reason)
+            bury(os.path.join(self.spec.spool, name), self.spec.dead, reason, **self.who)
+            self.counters.totals["dead_letters_total"] += 1
         except FileNotFoundError:
             pass
         except OSError as error:
@@ -236,7 +266,7 @@ class Carrier(Worker):
         self._forget(name)
 
     def _forget(self, name: str) -> None:
-        self.known.discard(name)
+        self.queued_bytes -= self.sizes.pop(name, 0)
         self.file_retries.pop(name, None)
         self.suspects.discard(name)
 
@@ -257,12 +287,33 @@ class Carrier(Worker):
 
     def status(self) -> str:
         queued = len(self.ready) + len(self.waiting)
-        text = f"{queued} queued, {self.delivered} delivered, last {clock(self.last_delivery)}"
+        delivered = self.counters.totals["delivered_files"]
+        text = f"{queued} queued, {delivered} delivered, last {clock(self.last_delivery)}"
         if self.waiting:
             text += f"; {len(self.waiting)} waiting on their own retry"
         if self.subscriber.failures:
             text += f"; failing since {clock(self.subscriber.since)}: {self.subscriber.error}"
         return text[:300]
+
+    def snapshot(self) -> dict:
+        oldest = [item[0] for item in self.ready[:1]] + [item[1] for item in self.waiting]
+        next_try = self.subscriber.next_try if self.subscriber.failures else 0.0
+        return {
+            "kind": "carrier",
+            **self.who,
+            "name": self.spec.instance,
+            "pid": os.getpid(),
+            "backlog_files": len(self.sizes),
+            "backlog_bytes": self.queued_bytes,
+            "oldest_mtime": min(oldest) / 1e9 if oldest else None,
+            "last_success": self.last_delivery or None,
+            "last_error": self.subscriber.error if self.subscriber.failures else "",
+            "failing_since": self.subscriber.since if self.subscriber.failures else None,
+            "next_retry": round(next_try - time.monotonic() + time.time(), 1) if next_try else None,
+            "waiting_own_retry": len(self.waiting),
+            "file_errors": sorted({retry.error for retry in self.file_retries.values()})[:3],
+            **self.counters.fields(),
+        }
 
     def finish(self) -> None:
         self.transfer.close()

@@ -14,6 +14,7 @@ import signal
 import time
 
 from ftpdup.notify import Notifier
+from ftpdup.status import StatusFile
 from ftpdup.watcher import DirectoryWatcher
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,11 @@ class Worker:
 
     directory: str
 
-    def __init__(self) -> None:
+    def __init__(self, status_path: str = "") -> None:
         self.stopping = False
         self.stop_requested = 0.0
         self.notifier = Notifier()
+        self.report = StatusFile(status_path)
 
     def prepare(self) -> None:
         """Create what the worker needs before it starts watching."""
@@ -46,6 +48,10 @@ class Worker:
         """Return a short human summary for systemd's STATUS= (no clock in it: it is resent
         each time it changes)."""
         return ""
+
+    def snapshot(self) -> dict:
+        """Return what the status file says of this worker (absolute times only)."""
+        return {}
 
     def finish(self) -> None:
         """Release connections at exit."""
@@ -72,10 +78,11 @@ class Worker:
                 due = self.step()
                 notifier.ping()
                 notifier.status(self.status())
-                status_due = notifier.flush()
+                self.report.update(self.snapshot())
+                report_due = _earliest(notifier.flush(), self.report.flush())
                 if self.stopping:
                     break
-                names, overflow = watcher.wait(notifier.loop_timeout(_earliest(due, status_due)))
+                names, overflow = watcher.wait(notifier.loop_timeout(_earliest(due, report_due)))
                 if overflow:
                     log.warning("inotify queue overflowed: rescanning %s", self.directory)
                     self.rescan()
@@ -85,6 +92,8 @@ class Worker:
         finally:
             watcher.close()
             self.finish()
+            self.report.update(self.snapshot())
+            self.report.flush(force=True)
             signal.set_wakeup_fd(-1)
             for descriptor in (wake_read, wake_write):
                 with contextlib.suppress(OSError):

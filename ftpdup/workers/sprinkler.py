@@ -33,7 +33,10 @@ import time
 
 from ftpdup.config.values import printable
 from ftpdup.lease import ignore_lease_breaks, no_writer
+from ftpdup.logs import trail
 from ftpdup.specs import Output, SprinklerSpec
+from ftpdup.status import Counters
+from ftpdup.status import read as read_status
 from ftpdup.workers.loop import Worker, clock
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ class Sprinkler(Worker):
     """Fan out the files of one lane to its carriers' spools."""
 
     def __init__(self, spec: SprinklerSpec) -> None:
-        super().__init__()
+        super().__init__(spec.status)
         self.spec = spec
         self.directory = spec.incoming
         self.waiting: list[str] = []
@@ -57,7 +60,7 @@ class Sprinkler(Worker):
         self.last_busy_retry = 0.0
         self.blocked_staging: set[str] = set()
         self.blocked_pending: set[tuple[Output, str]] = set()
-        self.forwarded = 0
+        self.counters = Counters(read_status(spec.status) if spec.status else None)
         self.last_forward = 0.0
         self.last_retry = 0.0
         self.trouble = ""
@@ -102,7 +105,21 @@ class Sprinkler(Worker):
         blocked = self._blocked()
         waiting = f", {blocked} waiting to go on" if blocked else ""
         trouble = f"; {self.trouble}" if self.trouble else ""
-        return f"{self.forwarded} forwarded{waiting}, last {clock(self.last_forward)}{trouble}"
+        forwarded = self.counters.totals["delivered_files"]
+        return f"{forwarded} forwarded{waiting}, last {clock(self.last_forward)}{trouble}"
+
+    def snapshot(self) -> dict:
+        waiting = len(self.waiting) + len(self.busy) + self._blocked()
+        return {
+            "kind": "sprinkler",
+            "name": self.spec.lane,
+            "lane": self.spec.lane,
+            "pid": os.getpid(),
+            "backlog_files": waiting,
+            "last_success": self.last_forward or None,
+            "last_error": self.trouble,
+            **self.counters.fields(),
+        }
 
     def _take(self, name: str) -> None:
         try:
@@ -139,6 +156,11 @@ class Sprinkler(Worker):
     def take(self, name: str) -> None:
         """Move a complete lane file into staging and fan it out; skip excluded or odd entries."""
         if self.excluded(name):
+            log.info(
+                "%s excluded: it stays in the lane",
+                printable(name),
+                extra=trail("excluded", lane=self.spec.lane, file=name),
+            )
             return
         source = os.path.join(self.spec.incoming, name)
         staged = os.path.join(self.spec.staging, name)
@@ -156,6 +178,13 @@ class Sprinkler(Worker):
                 os.rename(source, staged)
         except FileNotFoundError:
             return
+        size = os.lstat(staged).st_size
+        log.info(
+            "arrived %s (%d bytes)",
+            printable(name),
+            size,
+            extra=trail("arrival", lane=self.spec.lane, file=name, size=size),
+        )
         self.busy.discard(name)
         self.blocked_lane.discard(name)
         self._fan_out(name)
@@ -175,17 +204,28 @@ class Sprinkler(Worker):
         os.unlink(staged)
         self.blocked_staging.discard(name)
         if not self.spec.outputs:
-            log.info("deleted %s (%d bytes): the lane has no subscriber", printable(name), size)
+            log.info(
+                "deleted %s (%d bytes): the lane has no subscriber",
+                printable(name),
+                size,
+                extra=trail("deleted", lane=self.spec.lane, file=name, size=size),
+            )
             return
         for output in self.spec.outputs:
             self._publish(output, name)
-        self.forwarded += 1
         self.last_forward = time.time()
+        self.counters.delivered(size, 0.0, self.last_forward)
         if self.trouble:
             log.info("writing works again")
             self.trouble = ""
         count = len(self.spec.outputs)
-        log.info("forwarded %s (%d bytes) to %d carriers", printable(name), size, count)
+        log.info(
+            "forwarded %s (%d bytes) to %d carriers",
+            printable(name),
+            size,
+            count,
+            extra=trail("fanout", lane=self.spec.lane, file=name, size=size),
+        )
 
     def _link(self, staged: str, directory: str, name: str) -> bool:
         """Hard-link staged into directory; return False if another file holds that name."""

@@ -87,7 +87,8 @@ def test_a_dead_letter_waits_for_space_and_is_kept_with_its_reason(small_world):
     files = {f"old-{n}.bin": os.urandom(100_000) for n in range(3)}
     world.upload("dead", files)
     spool = world.layout.spool("dead:ftpsub")
-    wait_for(lambda: sorted(os.listdir(spool)) == sorted(files), 30, "files queued")
+    wait_for(lambda: os.path.isdir(spool) and sorted(os.listdir(spool)) == sorted(files),
+             30, "files queued")  # fmt: skip
     filler = os.path.join(world.layout.root, "filler")
     with open(filler, "wb") as handle:  # leave no room, not even for reasons.log
         try:

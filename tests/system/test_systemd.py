@@ -59,7 +59,7 @@ def test_new_lane_gets_account_vsftpd_login_units_and_delivery(world, container)
 
 def test_units_verify_and_workers_are_hardened(world, container):
     listing = container.run("sh", "-c", "ls /usr/lib/systemd/system/ftpdup*").stdout.split()
-    assert len(listing) == 7
+    assert len(listing) == 9
     container.run("systemd-analyze", "verify", *listing)
     lane = world.add_lane("sec")
     world.add_http_subscriber(lane, "websub")

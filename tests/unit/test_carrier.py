@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -114,7 +115,7 @@ def test_subscriber_failure_keeps_the_file_and_backs_off(tmp_path):
     for _ in range(5):
         make_due(carrier)
         carrier.step()
-        delays.append(round(carrier.subscriber.next_try - time.monotonic()))
+        delays.append(math.ceil(carrier.subscriber.next_try - time.monotonic()))
     assert delays == [1, 2, 4, 4, 4]
     assert os.listdir(carrier.spec.spool) == ["waiting"]
     assert "refused" in carrier.subscriber.error

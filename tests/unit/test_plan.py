@@ -115,11 +115,15 @@ def test_broken_lane_is_left_exactly_as_it_is():
     before = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP})
     after = snapshot({"obs/settings": "{not valid", "obs/subscribers/a": FTP})
     plan = make_plan(after, HOST, applied(before), 0)
-    assert plan.changes() is False
-    assert plan.errors == [
+    problem = (
         "incoming_directories/obs/settings: value is neither JSON nor a Python literal "
         "(JSON: Expecting property name enclosed in double quotes at line 1 column 2)"
-    ]
+    )
+    assert plan.errors == [problem]
+    # Only the manager's status file changes: it now lists the problem.
+    assert list(plan.writes) == ["/srv/dup/status/manager.json"]
+    assert json.loads(plan.writes["/srv/dup/status/manager.json"][0])["problems"] == [problem]
+    assert not [line for line in plan.lines() if "manager.json" not in line and "error" not in line]
 
 
 def test_removed_lane_removes_account_units_and_buries():

@@ -1,0 +1,139 @@
+"""The operator's commands: status, dead letters (list, replay, purge), a file's trail, metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from ftpdup import deadletter, metrics, report
+from ftpdup.config.values import printable
+from ftpdup.host.units import Systemctl
+from ftpdup.layout import Layout
+from ftpdup.settings import Settings
+
+log = logging.getLogger(__name__)
+EXIT = {report.OK: 0, report.WARNING: 1, report.CRITICAL: 2}
+
+
+def status_command(host: Settings, selection: str, as_json: bool) -> int:
+    """Print the status of this host's lanes and subscribers; return 0, 1 or 2 (ok to critical)."""
+    found = report.collect(host, Systemctl(), selection)
+    print(found.json() if as_json else report.table(found))
+    return EXIT[found.level]
+
+
+def _folders(host: Settings, selection: str) -> list[str]:
+    """Return the dead-letter folders of the selection (LANE, LANE:SUB, LANE:SUB:INSTANCE, all)."""
+    return [
+        folder
+        for folder in deadletter.folders(host.data_root)
+        if not selection or folder == selection or folder.startswith(selection + ":")
+    ]
+
+
+def deadletter_list(host: Settings, selection: str) -> int:
+    """Print every dead letter of the selection: folder, name, size, age, reason."""
+    layout = Layout(host.data_root)
+    now = time.time()
+    print(f"{'FOLDER':30} {'NAME':40} {'SIZE':>12} {'SET ASIDE':>10}  REASON")
+    for folder in _folders(host, selection):
+        for letter in deadletter.entries(layout.dead(folder)):
+            age = f"{(now - letter.buried_at) / 3600:.1f} h"
+            print(
+                f"{folder[:30]:30} {printable(letter.name)[:40]:40} {letter.size:>12}"
+                f" {age:>10}  {letter.reason}"
+            )
+    return 0
+
+
+def deadletter_replay(host: Settings, instance: str, names: list[str], everything: bool) -> int:
+    """Put the named dead letters (or all) of a carrier back in its queue; return 1 if any wait."""
+    if instance.count(":") not in (1, 2):
+        log.error("replay needs a subscriber: LANE:SUBSCRIBER[:INSTANCE], not %r", instance)
+        return 2
+    layout = Layout(host.data_root)
+    letters = deadletter.entries(layout.dead(instance))
+    if not everything:
+        letters = [letter for letter in letters if letter.name in names]
+        missing = set(names) - {letter.name for letter in letters}
+        for name in sorted(missing):
+            log.error("no dead letter %s in %s", printable(name), instance)
+        if missing:
+            return 2
+    parts = instance.split(":")
+    who = {"lane": parts[0], "subscriber": parts[1], "instance": (parts[2:] or [None])[0]}
+    pending, spool = layout.pending(instance), layout.spool(instance)
+    if not os.path.isdir(spool):
+        log.error("%s has no queue on this host (is it still in Consul?)", instance)
+        return 2
+    busy = 0
+    for letter in letters:
+        if not deadletter.replay(letter, pending, spool, **who):
+            busy += 1
+            log.warning("%s waits: a file of that name is queued", printable(letter.name))
+    print(f"{len(letters) - busy} replayed, {busy} waiting behind a queued file of the same name")
+    return 1 if busy else 0
+
+
+def deadletter_purge(host: Settings, selection: str, older_than_days: float) -> int:
+    """Delete the dead letters of the selection set aside more than older_than_days ago."""
+    layout = Layout(host.data_root)
+    limit = time.time() - older_than_days * 86400
+    purged = 0
+    for folder in _folders(host, selection):
+        parts = folder.split(":")
+        who = {"lane": parts[0], "subscriber": (parts[1:2] or [None])[0]}
+        for letter in deadletter.entries(layout.dead(folder)):
+            if letter.buried_at < limit:
+                deadletter.purge(letter, f"purged: older than {older_than_days:g} days", **who)
+                purged += 1
+    print(f"{purged} dead letters deleted")
+    return 0
+
+
+def trace_command(name: str, since: str) -> int:
+    """Print the journal's trail of one file: every event, in every unit."""
+    argv = [b"journalctl", b"--no-pager", b"-o", b"json", b"FTPDUP_FILE=" + os.fsencode(name)]
+    if since:
+        argv += [b"--since", since.encode()]
+    found = subprocess.run(argv, capture_output=True)
+    if found.returncode != 0:
+        sys.stderr.write(found.stderr.decode(errors="replace"))
+        return 2
+    lines = 0
+    for raw in found.stdout.splitlines():
+        entry = json.loads(raw)
+        stamp = int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6
+        where = ":".join(
+            str(entry[key])
+            for key in ("FTPDUP_LANE", "FTPDUP_SUBSCRIBER", "FTPDUP_INSTANCE")
+            if key in entry
+        )
+        size = f"{entry['FTPDUP_SIZE']} B" if "FTPDUP_SIZE" in entry else ""
+        took = f"{entry['FTPDUP_DURATION_MS']} ms" if "FTPDUP_DURATION_MS" in entry else ""
+        clock = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+        event = entry.get("FTPDUP_EVENT", "")
+        print(f"{clock}  {event:12} {where:30} {size:>12} {took:>9}  {entry.get('MESSAGE', '')}")
+        lines += 1
+    if not lines:
+        print(f"no trail of {printable(name)} in the journal")
+        return 1
+    return 0
+
+
+def metrics_command(host: Settings, output: str) -> int:
+    """Write the Prometheus metrics file and the status summary; return 0."""
+    found = report.collect(host, Systemctl())
+    metrics.write_summary(host, found)
+    path = output or host.metrics_file
+    if not path:
+        return 0
+    if not os.path.isdir(os.path.dirname(path)):
+        log.info("no folder %s: the metrics are not written", os.path.dirname(path))
+        return 0
+    metrics.write(path, metrics.render(found))
+    return 0
