@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class Notifier:
         self.watchdog_interval = watchdog / 2
         self._last_ping = 0.0
         self._status_sent = ""
-        self._status_wanted = ""
+        self._status_wanted: str | Callable[[], str] | None = None
         self._status_time = -STATUS_INTERVAL
 
     @property
@@ -44,27 +45,32 @@ class Notifier:
 
     def ready(self, status: str) -> None:
         """Report the worker ready (retried until systemd takes it) with a first STATUS=."""
-        self._status_sent = self._status_wanted = status
+        self._status_sent, self._status_wanted = status, None
         self._status_time = time.monotonic()
         self._send(f"READY=1\nSTATUS={status}", important=True)
 
-    def status(self, status: str) -> None:
-        """Ask for STATUS= to show status; it is sent by ``flush`` when due."""
-        self._status_wanted = status
+    def status(self, status: str | Callable[[], str]) -> None:
+        """Ask for STATUS= to show status, sent by ``flush`` when due; a function is called
+        only then (a worker's state may change many times a second)."""
+        if self.enabled:
+            self._status_wanted = status
 
     def flush(self) -> float | None:
         """Send a changed STATUS= if the last one is old enough; return seconds until due, or None.
 
         None means nothing is waiting to be sent.
         """
-        if self._status_wanted == self._status_sent:
+        if self._status_wanted is None:
             return None
         wait = self._status_time + STATUS_INTERVAL - time.monotonic()
         if wait > 0:
             return wait
-        self._status_sent = self._status_wanted
-        self._status_time = time.monotonic()
-        self._send(f"STATUS={self._status_sent}")
+        wanted, self._status_wanted = self._status_wanted, None
+        text = wanted() if callable(wanted) else wanted
+        if text != self._status_sent:
+            self._status_sent = text
+            self._status_time = time.monotonic()
+            self._send(f"STATUS={text}")
         return None
 
     def ping(self) -> None:

@@ -56,6 +56,7 @@ class Target:
     key_file: str = ""
     atomic: bool = False
     mkcol: bool = False
+    connections: int = 1
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import time
+from typing import Callable
 
 WRITE_INTERVAL = 5.0
 # Upper bounds (seconds) of the transfer duration histogram; the last is +Inf.
@@ -72,31 +73,38 @@ class Counters:
 
 
 class StatusFile:
-    """Write a worker's status when it changes, at most every WRITE_INTERVAL seconds."""
+    """Write a worker's status when it changes, at most every WRITE_INTERVAL seconds.
+
+    The worker gives a cheap signature of its state at every turn of its
+    loop; the full status is only built when it is written.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._written: dict | None = None
-        self._wanted: dict | None = None
+        self._signature: object = None
+        self._dirty = False
         self._last_write = -WRITE_INTERVAL
 
-    def update(self, fields: dict) -> None:
-        self._wanted = fields
+    def changed(self, signature: object) -> None:
+        """Note the worker's state; a different signature than last time means a new status."""
+        if signature != self._signature:
+            self._signature = signature
+            self._dirty = True
 
-    def flush(self, force: bool = False) -> float | None:
-        """Write the status if it changed and is due (or force).
+    def flush(self, snapshot: Callable[[], dict], force: bool = False) -> float | None:
+        """Write snapshot() if the state changed and a write is due (or force).
 
         Return the seconds until a pending write is due, or None.
         """
-        if not self.path or self._wanted is None or self._wanted == self._written:
+        if not self.path or not self._dirty:
             return None
         wait = self._last_write + WRITE_INTERVAL - time.monotonic()
         if wait > 0 and not force:
             return wait
         self._last_write = time.monotonic()
-        self._written = self._wanted
+        self._dirty = False
         with contextlib.suppress(OSError):  # a status is a courtesy: never stop for it
-            _write(self.path, {**self._wanted, "updated": round(time.time(), 3)})
+            _write(self.path, {**snapshot(), "updated": round(time.time(), 3)})
         return None
 
 

@@ -38,14 +38,14 @@ _libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint
 class DirectoryWatcher:
     """Watch one directory; ``wait`` returns the names of files completed since the last call."""
 
-    def __init__(self, path: str, wake_fd: int = -1) -> None:
+    def __init__(self, path: str, wake_fds: list[int] | None = None) -> None:
         """Put the watch in place on path. Raise OSError if the directory cannot be watched.
 
-        wake_fd, if given, is a non-blocking pipe whose data also ends a wait
-        (a signal handler's wake-up); it is drained, never closed, here.
+        wake_fds are non-blocking pipes whose data also ends a wait (a signal
+        handler's or a thread's wake-up); they are drained, never closed, here.
         """
         self.path = path
-        self._wake_fd = wake_fd
+        self._wake_fds = list(wake_fds or ())
         self._fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self._fd < 0:
             number = ctypes.get_errno()
@@ -56,8 +56,8 @@ class DirectoryWatcher:
             raise OSError(number, f"cannot watch {path}: {os.strerror(number)}")
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
-        if wake_fd >= 0:
-            self._poll.register(wake_fd, select.POLLIN)
+        for descriptor in self._wake_fds:
+            self._poll.register(descriptor, select.POLLIN)
 
     def fileno(self) -> int:
         return self._fd
@@ -70,8 +70,8 @@ class DirectoryWatcher:
         """
         milliseconds = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
         ready = {descriptor for descriptor, _ in self._poll.poll(milliseconds)}
-        if self._wake_fd in ready:
-            _drain(self._wake_fd)
+        for descriptor in ready & set(self._wake_fds):
+            _drain(descriptor)
         return self.read() if self._fd in ready else ([], False)
 
     def read(self) -> tuple[list[str], bool]:

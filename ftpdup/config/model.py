@@ -44,6 +44,8 @@ class Subscriber:
     # HTTP (WebDAV): PUT under NAME+tmp_suff then MOVE; MKCOL missing folders.
     atomic: bool = False
     mkcol: bool = False
+    # Sessions kept open to the subscriber, delivering the spool oldest first.
+    connections: int = 1
     modify_index: int = 0
 
 

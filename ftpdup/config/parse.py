@@ -25,6 +25,7 @@ from ftpdup.config.values import (
 )
 
 LANES_FOLDER = "incoming_directories"
+MAX_CONNECTIONS = 16
 # Key paths in problems are cut at this length (a key may be very long).
 PATH_LIMIT = 300
 LANE_KEYS = {"user", "password", "uid", "lifetime", "exclude"}
@@ -47,6 +48,7 @@ SUBSCRIBER_KEYS = {
     "key_file",
     "atomic",
     "mkcol",
+    "connections",
 }
 
 
@@ -208,6 +210,7 @@ def _parse_subscriber(
     if service is not None and host is not None:
         errors.append(Problem(path, "give either 'host' or 'consul_service', not both"))
     port = check.integer("port", minimum=1, maximum=65535)
+    connections = check.integer("connections", minimum=1, maximum=MAX_CONNECTIONS)
     user = check.string("user", max_length=MAX_USER_LENGTH)
     if mode == HTTP and user is not None and ":" in user:
         errors.append(Problem(path, "'user' must not contain ':' with mode \"http\" (basic auth)"))
@@ -242,6 +245,7 @@ def _parse_subscriber(
         password=password,
         tmp_suff=tmp_suff if tmp_suff is not None else ".t",
         modify_index=entry.modify_index,
+        connections=connections or 1,
         **flags,
         **files,
     )

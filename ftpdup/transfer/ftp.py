@@ -11,9 +11,10 @@ configuration (user, password, directory) is sent as its UTF-8 bytes.
 An upload cut short (a stop, a restart, a broken link) leaves the temporary
 file at the server. The next attempt at the same file asks its size (``SIZE``)
 and goes on from there (``REST`` + ``STOR``); the final size is checked before
-the rename. A small record in the carrier's state directory ties the
-temporary file to the local file it came from, so a temporary file of another
-file of the same name is never resumed.
+the rename. A small record in the carrier's state directory (one per file of
+1 MiB or more; a smaller one is simply sent again) ties the temporary file
+to the local file it came from, so a temporary file of another file of the
+same name is never resumed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from typing import BinaryIO
 
 from ftpdup.config.values import printable
@@ -45,7 +47,8 @@ IDLE_PROBE_SECONDS = 2.0
 # Seconds an FTP command may wait for its answer (data moves under the stall timeout).
 COMMAND_TIMEOUT = 10.0
 CONNECTION_ERRORS = (OSError, EOFError, ftplib.error_reply, ftplib.error_proto)
-RESUME_RECORD = "ftp-resume.json"
+# Files smaller than this start again from the beginning when cut.
+RESUME_MIN_BYTES = 1 << 20
 # Replies that mean "this command is not implemented" rather than "no".
 NOT_IMPLEMENTED = ("500", "502", "504")
 
@@ -56,7 +59,7 @@ class FtpTransfer(Transfer):
     def __init__(self, target: Target, timeout: float = 60.0, state_dir: str = "") -> None:
         self.target = target
         self.timeout = timeout
-        self.record_path = os.path.join(state_dir, RESUME_RECORD) if state_dir else ""
+        self.state_dir = state_dir
         self._ftp: ftplib.FTP | None = None
         self._last_used = 0.0
 
@@ -92,13 +95,14 @@ class FtpTransfer(Transfer):
         temporary = remote + self.target.tmp_suff.encode("utf-8")
         info = os.fstat(source.fileno())
         key = _file_key(remote, info)
+        record = self._record_path(remote) if info.st_size >= RESUME_MIN_BYTES else ""
         try:
-            offset = self._resume_offset(ftp, temporary, key, info.st_size)
+            offset = self._resume_offset(ftp, temporary, key, info.st_size, record)
             if offset < info.st_size or info.st_size == 0:
-                self._remember(key)
+                self._remember(key, record)
                 self._store(ftp, source, temporary, offset, progress)
             if offset or self.target.verify_size:
-                self._check_size(ftp, temporary, info.st_size)
+                self._check_size(ftp, temporary, info.st_size, record)
             ftp.sendcmd(f"RNFR {_wire(temporary)}")
             ftp.voidcmd(f"RNTO {_wire(remote)}")
         except ftplib.error_temp as error:
@@ -111,7 +115,7 @@ class FtpTransfer(Transfer):
         except Interrupted:
             self.close()  # the server still expects to answer the cut STOR
             raise
-        self._forget()
+        self._forget(record)
         self._last_used = time.monotonic()
         return info.st_size
 
@@ -132,9 +136,15 @@ class FtpTransfer(Transfer):
         pace.wait_readable(ftp.sock)  # the server may take a while to confirm a big file
         ftp.voidresp()
 
-    def _resume_offset(self, ftp, temporary: bytes, key: dict, size: int) -> int:
+    def _record_path(self, remote: bytes) -> str:
+        """Return where the resume record of a file named remote is kept ("": nowhere)."""
+        if not self.state_dir:
+            return ""
+        return os.path.join(self.state_dir, f"ftp-resume-{zlib.crc32(remote):08x}.json")
+
+    def _resume_offset(self, ftp, temporary: bytes, key: dict, size: int, record: str) -> int:
         """Return where to go on with the upload: the remote size of a temporary file of ours."""
-        if not self.record_path or self._remembered() != key:
+        if not record or _remembered(record) != key:
             return 0
         remote_size = self._remote_size(ftp, temporary)
         if remote_size is None or not 0 < remote_size <= size:
@@ -144,11 +154,11 @@ class FtpTransfer(Transfer):
         )
         return remote_size
 
-    def _check_size(self, ftp, temporary: bytes, size: int) -> None:
+    def _check_size(self, ftp, temporary: bytes, size: int, record: str) -> None:
         """Raise error_perm if the server holds a temporary file of another size than size."""
         remote_size = self._remote_size(ftp, temporary)
         if remote_size is not None and remote_size != size:
-            self._forget()
+            self._forget(record)
             with contextlib.suppress(ftplib.Error):
                 ftp.delete(_wire(temporary))
             raise ftplib.error_perm(f"550 size check: the server holds {remote_size} of {size}")
@@ -167,28 +177,21 @@ class FtpTransfer(Transfer):
             scope=FILE,
         )
 
-    def _remember(self, key: dict) -> None:
+    def _remember(self, key: dict, record: str) -> None:
         """Record which local file the temporary file at the server belongs to."""
-        if not self.record_path:
+        if not record:
             return
         try:
-            with open(self.record_path + ".new", "w", encoding="utf-8") as handle:
+            with open(record + ".new", "w", encoding="utf-8") as handle:
                 json.dump(key, handle)
-            os.replace(self.record_path + ".new", self.record_path)
+            os.replace(record + ".new", record)
         except OSError as error:
-            log.warning("cannot keep the resume record %s: %s", self.record_path, error)
+            log.warning("cannot keep the resume record %s: %s", record, error)
 
-    def _remembered(self) -> dict | None:
-        try:
-            with open(self.record_path, encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return None
-
-    def _forget(self) -> None:
-        if self.record_path:
+    def _forget(self, record: str) -> None:
+        if record:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.record_path)
+                os.unlink(record)
 
     def _session(self) -> ftplib.FTP:
         """Return a live session: probe an idle one with NOOP, reconnect if it is dead."""
@@ -239,6 +242,14 @@ class FtpTransfer(Transfer):
         if self._ftp is not None:
             _quietly_close(self._ftp, polite=True)
             self._ftp = None
+
+
+def _remembered(record: str) -> dict | None:
+    try:
+        with open(record, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
 
 
 def _file_key(remote: bytes, info: os.stat_result) -> dict:

@@ -23,6 +23,7 @@ where it was cut on the next run).
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import logging
 import os
@@ -38,6 +39,8 @@ from ftpdup.status import Counters
 from ftpdup.status import read as read_status
 from ftpdup.transfer import FILE, Interrupted, Transfer, TransferError, open_transfer
 from ftpdup.workers.loop import Worker, clock
+from ftpdup.workers.remover import Remover
+from ftpdup.workers.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,42 @@ REFUSED_STREAK_PAUSE = 3
 EXTEND_AFTER = 3.0
 EXTEND_EVERY = 3.0
 EXTEND_WINDOW = 15.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt at a file: delivered (size, seconds), failed, cut, or gone."""
+
+    size: int = 0
+    seconds: float = 0.0
+    error: TransferError | None = None
+    interrupted: bool = False
+    gone: bool = False
+
+
+def attempt(transfer: Transfer, spool: str, name: str, progress) -> Outcome:
+    """Send the spool's file name through transfer once; return the outcome, never raise."""
+    try:
+        source = open(os.path.join(spool, name), "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return Outcome(gone=True)
+    started = time.monotonic()
+    try:
+        with source:
+            size = transfer.send(source, name, progress)
+    except Interrupted:
+        return Outcome(seconds=time.monotonic() - started, interrupted=True)
+    except TransferError as error:
+        return Outcome(error=error)
+    except Exception as error:  # one file must never stop the worker
+        log.debug("delivering %s failed", printable(name), exc_info=True)
+        return Outcome(error=TransferError(f"unexpected {type(error).__name__}: {error}", FILE))
+    return Outcome(size=size, seconds=time.monotonic() - started)
+
+
+def _attempt_in_session(transfer: Transfer, name: str, spool: str, carrier) -> Outcome:
+    """A session thread's attempt at name (the carrier's stop is obeyed, nothing else shared)."""
+    return attempt(transfer, spool, name, carrier._progress)
 
 
 @dataclass
@@ -93,6 +132,17 @@ class Carrier(Worker):
         self.who = {"lane": parts[0], "subscriber": parts[1] if len(parts) > 1 else None,
                     "instance": parts[2] if len(parts) > 2 else None}  # fmt: skip
         self.transfer = transfer or open_transfer(spec.target, spec.timeout, spec.state)
+        self.remover = Remover(spec.spool)
+        self.wake_fds.append(self.remover.wake_read)
+        self.sessions: Sessions | None = None
+        if spec.target.connections > 1:
+            transfers = [self.transfer] + [
+                open_transfer(spec.target, spec.timeout, spec.state)
+                for _ in range(spec.target.connections - 1)
+            ]
+            attempt_here = functools.partial(_attempt_in_session, spool=spec.spool, carrier=self)
+            self.sessions = Sessions(transfers, attempt_here)
+            self.wake_fds.append(self.sessions.wake_read)
         self.ready: list[tuple[int, str]] = []  # (mtime_ns, name), oldest first
         self.waiting: list[tuple[float, int, str]] = []  # (next try, mtime_ns, name)
         self.sizes: dict[str, int] = {}  # every queued file (ready or waiting)
@@ -112,6 +162,16 @@ class Carrier(Worker):
         os.makedirs(self.spec.spool, exist_ok=True)
         if self.spec.state:
             os.makedirs(self.spec.state, exist_ok=True)
+            self._drop_stale_records()
+
+    def _drop_stale_records(self) -> None:
+        """Delete resume records older than max_age: their files are delivered or buried."""
+        oldest = time.time() - self.spec.max_age
+        with os.scandir(self.spec.state) as entries:
+            for entry in entries:
+                if entry.name.startswith("ftp-resume-") and entry.stat().st_mtime < oldest:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
     def rescan(self) -> None:
         with os.scandir(self.spec.spool) as scan:
@@ -119,7 +179,7 @@ class Carrier(Worker):
 
     def on_names(self, names: list[str]) -> None:
         for name in names:
-            if name in self.sizes:
+            if name in self.sizes or self.remover.seen(name):
                 continue
             try:
                 info = os.lstat(os.path.join(self.spec.spool, name))
@@ -130,8 +190,27 @@ class Carrier(Worker):
                 self.sizes[name] = info.st_size
                 self.queued_bytes += info.st_size
 
+    def run(self) -> int:
+        self.remover.start()
+        return super().run()
+
     def step(self) -> float | None:
         """Deliver the oldest file that is due, unless the subscriber is paused; return the wait."""
+        self.on_names(self.remover.finished())
+        if self.sessions is None:
+            return self._step_ready()
+        for mtime_ns, name, outcome in self.sessions.done():
+            self.settle(mtime_ns, name, outcome)
+        wait = None
+        while self.sessions.idle():
+            wait = self._step_ready()
+            if wait != 0.0:
+                break
+        if self.sessions.handed_out:
+            return self._while_moving() if wait is None else min(wait, self._while_moving())
+        return wait
+
+    def _step_ready(self) -> float | None:
         now = time.monotonic()
         while self.waiting and self.waiting[0][0] <= now:
             _, mtime_ns, name = heapq.heappop(self.waiting)
@@ -142,6 +221,13 @@ class Carrier(Worker):
             return self.subscriber.next_try - now
         self.deliver_next()
         return 0.0
+
+    def _while_moving(self) -> float:
+        """With files moving on sessions: push the runtime limit back for long files, and
+        return how soon to look again."""
+        if time.monotonic() - self._transfer_started >= EXTEND_AFTER and self.notifier.enabled:
+            self.notifier.extend(EXTEND_WINDOW)
+        return EXTEND_EVERY
 
     def _next_ready(self) -> tuple[int, str]:
         """Take the oldest ready file that is not a suspect (or the oldest, if all are)."""
@@ -158,40 +244,33 @@ class Carrier(Worker):
         return item
 
     def deliver_next(self) -> None:
-        """Deliver (or set aside) the oldest ready file."""
+        """Deliver (or set aside) the oldest ready file, here or on an idle session."""
         mtime_ns, name = self._next_ready()
-        path = os.path.join(self.spec.spool, name)
         if time.time() - mtime_ns / 1e9 > self.spec.max_age:
             retry = self.file_retries.get(name) or self.subscriber
             reason = f"not delivered within max_age={self.spec.max_age} s"
             self._set_aside(mtime_ns, name, f"{reason}; last error: {retry.error or 'none'}")
             return
-        try:
-            source = open(path, "rb")  # noqa: SIM115 - closed below, after the transfer
-        except FileNotFoundError:
-            self._forget(name)
+        self._transfer_started = time.monotonic()
+        if self.sessions is not None:
+            self.sessions.dispatch(mtime_ns, name)
             return
-        started = self._transfer_started = time.monotonic()
-        try:
-            with source:
-                size = self.transfer.send(source, name, self._progress)
-        except Interrupted:
+        self.settle(mtime_ns, name, attempt(self.transfer, self.spec.spool, name, self._progress))
+
+    def settle(self, mtime_ns: int, name: str, outcome: Outcome) -> None:
+        """Account for what became of one attempt at a file (in the main thread)."""
+        if outcome.error is not None:
+            self._failed(mtime_ns, name, outcome.error)
+        elif outcome.interrupted:
             heapq.heappush(self.ready, (mtime_ns, name))
-            log.info("stopping: %s cut after %.0f s", printable(name), time.monotonic() - started)
-            return
-        except TransferError as error:
-            self._failed(mtime_ns, name, error)
-            return
-        except Exception as error:  # one file must never stop the worker
-            log.debug("delivering %s failed", printable(name), exc_info=True)
-            failure = TransferError(f"unexpected {type(error).__name__}: {error}", scope=FILE)
-            self._failed(mtime_ns, name, failure)
-            return
-        self._delivered(name, size, time.monotonic() - started)
+            log.info("stopping: %s cut after %.0f s", printable(name), outcome.seconds)
+        elif outcome.gone:
+            self._forget(name)
+        else:
+            self._delivered(name, outcome.size, outcome.seconds)
 
     def _delivered(self, name: str, size: int, seconds: float) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.spec.spool, name))
+        self.remover.remove(name)
         self._forget(name)
         if self.subscriber.failures:
             log.info(
@@ -271,9 +350,17 @@ class Carrier(Worker):
         self.suspects.discard(name)
 
     def _progress(self, sent: int) -> None:
-        """Called while a file moves: feed the watchdog, defer the runtime limit, obey a stop."""
-        self.notifier.ping()
+        """Called while a file moves: feed the watchdog, defer the runtime limit, obey a stop.
+
+        In a session's thread (connections > 1) only the stop is obeyed: the
+        main loop feeds the watchdog.
+        """
         now = time.monotonic()
+        if self.sessions is not None:
+            if self.stopping and now - self.stop_requested >= self.spec.stop_grace:
+                raise Interrupted(f"stopping after {sent} bytes")
+            return
+        self.notifier.ping()
         if self.stopping:
             if now - self.stop_requested >= self.spec.stop_grace:
                 raise Interrupted(f"stopping after {sent} bytes")
@@ -294,6 +381,11 @@ class Carrier(Worker):
         if self.subscriber.failures:
             text += f"; failing since {clock(self.subscriber.since)}: {self.subscriber.error}"
         return text[:300]
+
+    def signature(self) -> object:
+        totals = self.counters.totals
+        counts = (totals["delivered_files"], totals["failures"], totals["dead_letters_total"])
+        return len(self.sizes), len(self.waiting), counts, self.subscriber.error
 
     def snapshot(self) -> dict:
         oldest = [item[0] for item in self.ready[:1]] + [item[1] for item in self.waiting]
@@ -316,4 +408,10 @@ class Carrier(Worker):
         }
 
     def finish(self) -> None:
-        self.transfer.close()
+        if self.sessions is None:
+            self.transfer.close()
+        else:
+            self.sessions.close(self.spec.stop_grace + 5)
+            for mtime_ns, name, outcome in self.sessions.done():
+                self.settle(mtime_ns, name, outcome)
+        self.remover.close(self.spec.stop_grace + 5)

@@ -30,6 +30,8 @@ class Worker:
         self.stop_requested = 0.0
         self.notifier = Notifier()
         self.report = StatusFile(status_path)
+        # More descriptors whose data wakes the loop up (threads that finished work).
+        self.wake_fds: list[int] = []
 
     def prepare(self) -> None:
         """Create what the worker needs before it starts watching."""
@@ -53,6 +55,10 @@ class Worker:
         """Return what the status file says of this worker (absolute times only)."""
         return {}
 
+    def signature(self) -> object:
+        """Return something cheap that changes whenever the status or the snapshot would."""
+        return None
+
     def finish(self) -> None:
         """Release connections at exit."""
 
@@ -70,16 +76,21 @@ class Worker:
         signal.signal(signal.SIGINT, self._on_signal)
         notifier = self.notifier
         self.prepare()
-        watcher = DirectoryWatcher(self.directory, wake_read)
+        watcher = DirectoryWatcher(self.directory, [wake_read, *self.wake_fds])
         try:
             self.rescan()
             notifier.ready(self.status())
+            shown = self.signature()
+            self.report.changed(shown)
             while not self.stopping:
                 due = self.step()
                 notifier.ping()
-                notifier.status(self.status())
-                self.report.update(self.snapshot())
-                report_due = _earliest(notifier.flush(), self.report.flush())
+                signature = self.signature()
+                if signature != shown:
+                    shown = signature
+                    notifier.status(self.status)
+                    self.report.changed(signature)
+                report_due = _earliest(notifier.flush(), self.report.flush(self.snapshot))
                 if self.stopping:
                     break
                 names, overflow = watcher.wait(notifier.loop_timeout(_earliest(due, report_due)))
@@ -92,8 +103,8 @@ class Worker:
         finally:
             watcher.close()
             self.finish()
-            self.report.update(self.snapshot())
-            self.report.flush(force=True)
+            self.report.changed(self.signature())
+            self.report.flush(self.snapshot, force=True)
             signal.set_wakeup_fd(-1)
             for descriptor in (wake_read, wake_write):
                 with contextlib.suppress(OSError):

@@ -15,7 +15,8 @@ step 2 is incomplete; a pending name means step 3 is. No carrier ever sees a
 file twice, and no file is lost.
 
 A file still open for writing (an upload in progress, found by the startup
-scan) is left alone and looked at again every 0.25 s until it is closed.
+scan) is left alone and looked at again until it is closed: after 2 ms, then
+twice as long each time, up to every 0.25 s.
 
 Same name: a file is never overwritten. While an older file of the same name
 is still queued (in staging, pending or the spool), the newer one waits one
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0
 # The kernel reports IN_CLOSE_WRITE a moment before it drops the writer's
-# count, so a file just closed can still refuse the lease: look again soon.
+# count, so a file just closed can still refuse the lease: look again soon,
+# then less and less often (an upload in progress).
+FIRST_BUSY_RETRY_SECONDS = 0.002
 BUSY_RETRY_SECONDS = 0.25
 
 
@@ -57,7 +60,8 @@ class Sprinkler(Worker):
         self.waiting: list[str] = []
         self.blocked_lane: set[str] = set()
         self.busy: set[str] = set()
-        self.last_busy_retry = 0.0
+        self.next_busy_retry = 0.0
+        self.busy_delay = FIRST_BUSY_RETRY_SECONDS
         self.blocked_staging: set[str] = set()
         self.blocked_pending: set[tuple[Output, str]] = set()
         self.counters = Counters(read_status(spec.status) if spec.status else None)
@@ -87,10 +91,10 @@ class Sprinkler(Worker):
         now = time.monotonic()
         if self._blocked() and now - self.last_retry >= RETRY_SECONDS:
             self._retry_blocked()
-        if self.busy and now - self.last_busy_retry >= BUSY_RETRY_SECONDS:
-            self.last_busy_retry = now
+        if self.busy and now >= self.next_busy_retry:
             self.waiting.extend(sorted(self.busy))
             self.busy.clear()
+        was_busy = bool(self.busy)
         waiting, self.waiting = self.waiting, []
         for name in waiting:
             if self.stopping:
@@ -98,8 +102,16 @@ class Sprinkler(Worker):
                 break
             self._take(name)
         if self.busy:
-            return BUSY_RETRY_SECONDS
+            return self._busy_wait(now, was_busy)
+        self.busy_delay = FIRST_BUSY_RETRY_SECONDS
         return RETRY_SECONDS if self._blocked() else None
+
+    def _busy_wait(self, now: float, was_busy: bool) -> float:
+        """Schedule the next look at files still open for writing; return the wait."""
+        if not was_busy and now >= self.next_busy_retry:
+            self.next_busy_retry = now + self.busy_delay
+            self.busy_delay = min(BUSY_RETRY_SECONDS, self.busy_delay * 2)
+        return max(0.0, self.next_busy_retry - now)
 
     def status(self) -> str:
         blocked = self._blocked()
@@ -107,6 +119,10 @@ class Sprinkler(Worker):
         trouble = f"; {self.trouble}" if self.trouble else ""
         forwarded = self.counters.totals["delivered_files"]
         return f"{forwarded} forwarded{waiting}, last {clock(self.last_forward)}{trouble}"
+
+    def signature(self) -> object:
+        waiting = len(self.waiting) + len(self.busy) + self._blocked()
+        return waiting, self.counters.totals["delivered_files"], self.trouble
 
     def snapshot(self) -> dict:
         waiting = len(self.waiting) + len(self.busy) + self._blocked()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import socket
 import threading
 import time
@@ -13,8 +14,10 @@ import pytest
 from ftpdup.specs import CarrierSpec, Target
 from ftpdup.transfer import Interrupted, Transfer, TransferError, open_transfer
 from ftpdup.workers.carrier import Carrier
+from ftpdup.workers.sessions import PREFETCH
 from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
 from tests.harness.procs import free_port
+from tests.harness.servers import NginxDav
 
 LATIN1_NAME = os.fsdecode(b"caf\xe9 cr\xe8me.txt")
 
@@ -282,3 +285,75 @@ def test_a_stalled_transfer_fails_while_progress_keeps_being_reported(tmp_path):
     stalled = [stamp for stamp in calls if stamp > started + 0.5]
     assert len(stalled) >= 2  # the watchdog is fed while it waits
     listener.close()
+
+
+def test_several_sessions_deliver_every_file_once_and_none_twice_at_once(tmp_path, base_dir):
+    server = NginxDav(os.path.join(base_dir, f"dav-{os.getpid()}"), base_dir).start()
+    try:
+        target = Target("http", "127.0.0.1", server.port, connections=4)
+        carrier = Carrier(spec(tmp_path, target))
+        carrier.prepare()
+        files = {f"par-{n:03d}.bin": os.urandom(50_000 + n) for n in range(60)}
+        for age, (name, data) in enumerate(files.items()):
+            put(carrier.spec.spool, name, data, age=100 - age)
+        carrier.rescan()
+        handed_at_most = 0
+        deadline = time.monotonic() + 60
+        while os.listdir(carrier.spec.spool) and time.monotonic() < deadline:
+            carrier.step()
+            handed_at_most = max(handed_at_most, len(carrier.sessions.handed_out))
+            assert len(carrier.sessions.handed_out) <= 4 * PREFETCH  # each to one session
+            select.select([carrier.sessions.wake_read], [], [], 0.2)
+        carrier.finish()
+        assert os.listdir(carrier.spec.spool) == []
+        for name, data in files.items():
+            with open(os.path.join(server.root, name), "rb") as handle:
+                assert handle.read() == data
+        puts = server.requests("PUT", succeeded=True)
+        assert sorted(puts) == sorted(f"/{name}" for name in files)  # each exactly once
+        assert handed_at_most == 4 * PREFETCH
+        assert carrier.counters.totals["delivered_files"] == 60
+    finally:
+        server.stop()
+
+
+def test_a_new_file_under_a_name_still_being_deleted_is_sent_once_the_old_is_gone(
+    tmp_path, ftp_server
+):
+    carrier = Carrier(spec(tmp_path, ftp_target(ftp_server)))
+    carrier.prepare()
+    stalled = threading.Event()
+    unlink = carrier.remover._unlink
+    carrier.remover._unlink = lambda name: (stalled.wait(10), unlink(name))  # a slow journal
+    carrier.remover.start()
+    put(carrier.spec.spool, "same", b"first")
+    drain(carrier)
+    assert carrier.remover.removing == {"same"}
+    carrier.rescan()  # the delivered file is still there: not queued again
+    assert not carrier.ready
+    stalled.set()
+    while os.path.exists(os.path.join(carrier.spec.spool, "same")):
+        time.sleep(0.01)
+    put(carrier.spec.spool, "same", b"second")  # published before the loop heard of the unlink
+    carrier.on_names(["same"])
+    assert not carrier.ready
+    while carrier.remover.removing:
+        carrier.step()
+        time.sleep(0.01)
+    drain(carrier)
+    with open(os.path.join(ftp_server.root, "same"), "rb") as delivered:
+        assert delivered.read() == b"second"
+    carrier.finish()
+    assert os.listdir(carrier.spec.spool) == []
+
+
+def test_resume_records_older_than_max_age_are_dropped_at_start(tmp_path):
+    target = Target("ftp", "127.0.0.1", free_port(), user="u", password="p")
+    carrier = Carrier(spec(tmp_path, target, max_age=600))
+    os.makedirs(carrier.spec.state)
+    stale = put(carrier.spec.state, "ftp-resume-0000beef.json", b"{}", age=3600)
+    fresh = put(carrier.spec.state, "ftp-resume-0000cafe.json", b"{}", age=10)
+    other = put(carrier.spec.state, "something-else.json", b"{}", age=3600)
+    carrier.prepare()
+    assert not os.path.exists(stale)
+    assert os.path.exists(fresh) and os.path.exists(other)

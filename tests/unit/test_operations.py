@@ -16,16 +16,22 @@ LATIN1 = os.fsdecode(b"caf\xe9.txt")
 def test_a_status_file_is_written_when_it_changes_and_not_more_often(tmp_path):
     path = str(tmp_path / "status" / "carrier" / "l:s.json")
     writer = status.StatusFile(path)
-    writer.update({"backlog_files": 1})
-    assert writer.flush() is None and status.read(path)["backlog_files"] == 1
-    writer.update({"backlog_files": 2})
-    due = writer.flush()
+    built = []
+
+    def snapshot(count):
+        return lambda: built.append(count) or {"backlog_files": count}
+
+    writer.changed(1)
+    assert writer.flush(snapshot(1)) is None and status.read(path)["backlog_files"] == 1
+    writer.changed(2)
+    due = writer.flush(snapshot(2))
     assert 0 < due <= status.WRITE_INTERVAL and status.read(path)["backlog_files"] == 1
-    writer.flush(force=True)
+    writer.flush(snapshot(2), force=True)
     assert status.read(path)["backlog_files"] == 2
     stamp = os.stat(path).st_mtime_ns
-    writer.update({"backlog_files": 2})
-    assert writer.flush(force=True) is None and os.stat(path).st_mtime_ns == stamp  # idle: quiet
+    writer.changed(2)  # nothing new: no status is built, nothing is written
+    assert writer.flush(snapshot(2), force=True) is None and os.stat(path).st_mtime_ns == stamp
+    assert built == [1, 2]
     assert oct(os.stat(path).st_mode & 0o777) == "0o640"
 
 

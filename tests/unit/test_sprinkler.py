@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -145,7 +146,9 @@ def test_file_open_for_writing_is_not_taken_until_closed(layout):
     # No event needed: a file found busy is looked at again (the kernel may report
     # IN_CLOSE_WRITE a moment before the writer is gone).
     assert sprinkler.busy == {"growing"}
-    sprinkler.last_busy_retry = 0
+    wait = sprinkler.step()
+    assert 0 < wait <= 0.002
+    time.sleep(wait)
     sprinkler.step()
     assert spooled(layout, "lane:a") == {"growing": b"half and the rest"}
 
@@ -165,3 +168,18 @@ def test_directories_and_symlinks_in_the_lane_are_left_alone(layout):
     run_once(sprinkler)
     assert sorted(os.listdir(lane)) == ["link", "subdir"]
     assert spooled(layout, "lane:a") == {}
+
+
+def test_a_file_still_open_is_looked_at_less_and_less_often(layout):
+    sprinkler = make(layout)
+    path = os.path.join(layout.incoming("lane"), "slow")
+    waits = []
+    with open(path, "wb") as writer:
+        writer.write(b"x")
+        writer.flush()
+        run_once(sprinkler)
+        for _ in range(10):
+            sprinkler.next_busy_retry = 0  # as if the wait were over
+            waits.append(round(sprinkler.step(), 3))
+    assert waits == [0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.25, 0.25, 0.25, 0.25]
+    assert os.listdir(layout.incoming("lane")) == ["slow"]
