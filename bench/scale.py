@@ -125,10 +125,11 @@ def main(lanes: int = 100, subscribers: int = 4, idle_seconds: int = 60) -> dict
         results["no_change_reconcile_s"] = round(statistics.median(passes), 2)
 
         before = main_pids(box, units)
-        changed = world.unit("carrier", f"{world.lane('b7')}:s1")
+        middle = world.lane(f"b{lanes // 2}")
+        changed = world.unit("carrier", f"{middle}:s{subscribers - 1}")
         begun = time.monotonic()
         moved = {"mode": "http", "host": "127.0.0.1", "port": web.port, "directory": "moved"}
-        world.put_subscriber(world.lane("b7"), "s1", moved)
+        world.put_subscriber(middle, f"s{subscribers - 1}", moved)
         waited(
             lambda: (
                 box.main_pid(changed) not in (0, before[changed])

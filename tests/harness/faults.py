@@ -71,7 +71,8 @@ def kill_storm(world: SystemWorld, kills: int, seed: int | None = None) -> dict:
     web_root = os.path.join(world.root, "web")
     web = NginxDav(web_root, world.root).start()
     world.servers["web"] = web
-    world.put_subscriber(lane, "web", {"mode": "http", "host": "127.0.0.1", "port": web.port})
+    web_value = {"mode": "http", "host": "127.0.0.1", "port": web.port, "connections": 3}
+    world.put_subscriber(lane, "web", web_value)
     service = f"storm-{world.tag}"
     instances = []
     for number in range(2):

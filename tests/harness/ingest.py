@@ -10,17 +10,25 @@ import subprocess
 from contextlib import suppress
 
 from ftpdup.host.vsftpd import VsftpdOptions, render_config, render_pam
-from tests.harness.procs import Process, free_port, port_open, wait_for
+from tests.harness.procs import Process, free_port, free_port_run, port_open, wait_for
 
 
 class VsftpdIngest:
     """vsftpd listening on 127.0.0.1, admitting only the lane users added to it."""
 
     def __init__(
-        self, workdir: str, tls: tuple[str, str] | None = None, tls_required: bool = False
+        self,
+        workdir: str,
+        tls: tuple[str, str] | None = None,
+        tls_required: bool = False,
+        passive_ports: int = 20,
     ) -> None:
-        """tls = (certificate, key) offers explicit TLS; tls_required refuses plain FTP."""
+        """tls = (certificate, key) offers explicit TLS; tls_required refuses plain FTP.
+
+        passive_ports is the size of the passive range (a busy benchmark needs more).
+        """
         self.workdir = workdir
+        self.passive_ports = passive_ports
         self.tls = tls
         self.tls_required = tls_required
         self.port = free_port()
@@ -33,12 +41,12 @@ class VsftpdIngest:
     def start(self) -> VsftpdIngest:
         with open(f"/etc/pam.d/{self.pam_service}", "w") as pam:
             pam.write(render_pam(debian=os.path.exists("/etc/debian_version")))
-        pasv = free_port()
+        pasv = free_port_run(self.passive_ports)
         options = VsftpdOptions(
             listen_port=self.port,
             listen_address="127.0.0.1",
             pasv_min_port=pasv,
-            pasv_max_port=pasv + 20,
+            pasv_max_port=pasv + self.passive_ports - 1,
             userlist_file=self.userlist,
             pam_service=self.pam_service,
             log_file=os.path.join(self.workdir, f"vsftpd-transfers-{self.port}.log"),

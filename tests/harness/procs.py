@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,11 +19,13 @@ def free_port() -> int:
 
 
 def free_port_run(count: int) -> int:
-    """Return the first of count consecutive free TCP and UDP ports on 127.0.0.1."""
+    """Return the first of count consecutive free TCP and UDP ports on 127.0.0.1.
+
+    They are taken below the kernel's ephemeral range (32768 and up), where
+    closed connections waiting out TIME_WAIT would leave holes.
+    """
     for _ in range(200):
-        first = free_port()
-        if first + count > 65535:
-            continue
+        first = random.randrange(10000, 32000 - count)
         if all(_port_free(port) for port in range(first, first + count)):
             return first
     raise RuntimeError(f"no run of {count} free ports")

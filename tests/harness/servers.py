@@ -13,7 +13,7 @@ import subprocess
 from contextlib import suppress
 
 from ftpdup.host.vsftpd import render_pam
-from tests.harness.procs import Process, free_port, port_open, wait_for
+from tests.harness.procs import Process, free_port, free_port_run, port_open, wait_for
 
 
 class NginxDav:
@@ -125,8 +125,10 @@ class VsftpdSubscriber:
         deny_file: str = "",
         host: str = "127.0.0.1",
         namespace=None,
+        passive_ports: int = 20,
     ) -> None:
         self.root = root
+        self.passive_ports = passive_ports
         self.workdir = workdir
         self.tls = tls
         self.deny_file = deny_file
@@ -142,14 +144,14 @@ class VsftpdSubscriber:
     def start(self) -> VsftpdSubscriber:
         if self.process is None:
             self._account()
-        pasv = free_port()
+        pasv = free_port_run(self.passive_ports)
         lines = [
             "listen=YES", "listen_ipv6=NO", "background=NO",
             f"listen_address={self.host}", f"listen_port={self.port}",
             "anonymous_enable=NO", "local_enable=YES", "write_enable=YES",
             "local_umask=022", "chroot_local_user=YES", "allow_writeable_chroot=YES",
             f"pam_service_name={self.pam_service}", "seccomp_sandbox=NO",
-            f"pasv_min_port={pasv}", f"pasv_max_port={pasv + 20}",
+            f"pasv_min_port={pasv}", f"pasv_max_port={pasv + self.passive_ports - 1}",
             "secure_chroot_dir=/var/run/vsftpd/empty",
             f"vsftpd_log_file={self.workdir}/vsftpd-sub-{self.port}.xfer", "xferlog_enable=YES",
         ]  # fmt: skip
