@@ -45,11 +45,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import requests
 import scale
 
-from ftpdup import specs
 from ftpdup.specs import CarrierSpec, Output, SprinklerSpec, Target
 from ftpdup.watcher import DirectoryWatcher
 from tests.harness.delayline import DelayedNamespace
 from tests.harness.ingest import VsftpdIngest
+from tests.harness.pipeline import start_worker
 from tests.harness.procs import Process
 from tests.harness.servers import NginxDav, VsftpdSubscriber
 
@@ -141,21 +141,7 @@ class Bench:
         return Target("http", "127.0.0.1", server.port, directory=directory, **extra)
 
     def start(self, kind: str, name: str, spec) -> Process:
-        path = os.path.join(self.base, f"spec-{kind}-{name}.json")
-        with open(path, "w") as handle:
-            handle.write(specs.to_json(spec))
-        argv = [
-            sys.executable,
-            "-m",
-            "ftpdup",
-            "--log-level",
-            "warning",
-            kind,
-            name,
-            "--spec",
-            path,
-        ]
-        process = Process(argv, os.path.join(self.base, f"{kind}-{name}.log"))
+        process = start_worker(kind, name, spec, self.base, self.base, "warning")
         self.workers.append(process)
         time.sleep(0.5)
         return process

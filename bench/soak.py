@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ftpdup.host.units import parse_unit_name
 from tests.harness.consul_agent import ConsulAgent
 from tests.harness.container import Container
-from tests.harness.faults import Uploads
+from tests.harness.faults import storm_uploads
 from tests.harness.installed import install
 from tests.harness.system_world import SystemWorld
 
@@ -65,7 +65,7 @@ def main(seconds: int = 600) -> dict:
         units += [world.unit("carrier", f"{lane}:{sub}") for sub in ("ftpsub", "websub")]
         for unit in units:
             world.wait_active(unit)
-        uploads = Uploads(world, lane, seed=7)
+        uploads = storm_uploads(world, lane, seed=7)
         uploads.start()
         samples: dict[str, list[tuple[float, dict]]] = {unit: [] for unit in units}
         started = time.monotonic()

@@ -10,49 +10,21 @@ sprinkler and the carriers at random moments. Shared by the system test
 from __future__ import annotations
 
 import collections
-import ftplib
-import io
 import os
 import random
-import threading
 import time
 
 from tests.harness.procs import wait_for
 from tests.harness.servers import NginxDav
 from tests.harness.system_world import SystemWorld
+from tests.harness.uploads import Uploads
 
 SIZES = (0, 1, 700, 4096, 65536, 300_000, 1_500_000, 4_000_000)
 
 
-class Uploads(threading.Thread):
-    """Upload files of mixed sizes into a lane without pause; keep what vsftpd acknowledged."""
-
-    def __init__(self, world: SystemWorld, lane: str, seed: int) -> None:
-        super().__init__(daemon=True)
-        self.world = world
-        self.lane = lane
-        self.random = random.Random(seed)
-        self.acknowledged: dict[str, bytes] = {}
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        settings = self.world.lanes[self.lane]
-        number = 0
-        while not self.stopping.is_set():
-            try:
-                ftp = ftplib.FTP()
-                ftp.connect("127.0.0.1", self.world.box.ftp_port, timeout=30)
-                ftp.login(settings["user"], settings["password"])
-                while not self.stopping.is_set():
-                    name = f"storm-{number:05d}.bin"
-                    data = os.urandom(self.random.choice(SIZES))
-                    number += 1
-                    ftp.storbinary(f"STOR {name}", io.BytesIO(data))
-                    self.acknowledged[name] = data
-                    time.sleep(self.random.uniform(0, 0.1))
-                ftp.quit()
-            except (OSError, EOFError, ftplib.Error):
-                time.sleep(0.5)
+def storm_uploads(world: SystemWorld, lane: str, seed: int | None) -> Uploads:
+    """Return the storm's uploader: mixed sizes, up to 0.1 s between files."""
+    return Uploads(world, lane, prefix="storm", sizes=SIZES, pause=(0, 0.1), seed=seed)
 
 
 def count_deliveries(server: NginxDav) -> collections.Counter:
@@ -87,7 +59,7 @@ def kill_storm(world: SystemWorld, kills: int, seed: int | None = None) -> dict:
     for unit in units:
         world.wait_active(unit)
 
-    uploads = Uploads(world, lane, seed)
+    uploads = storm_uploads(world, lane, seed)
     uploads.start()
     started = time.monotonic()
     for _ in range(kills):

@@ -47,23 +47,7 @@ class Pipeline:
         return self
 
     def start_worker(self, kind: str, name: str, spec) -> Process:
-        os.makedirs(self.spec_dir, exist_ok=True)
-        path = os.path.join(self.spec_dir, f"{kind}-{name}.json")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            handle.write(specs.to_json(spec))
-        argv = [
-            sys.executable,
-            "-m",
-            "ftpdup",
-            "--log-level",
-            "debug",
-            kind,
-            systemd_escape(name),
-            "--spec",
-            path,
-        ]
-        log = os.path.join(self.workdir, f"{kind}-{name}.log")
-        process = Process(argv, log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = start_worker(kind, name, spec, self.spec_dir, self.workdir, "debug")
         self.processes[f"{kind}:{name}"] = process
         return process
 
@@ -85,3 +69,16 @@ class Pipeline:
     def stop(self) -> None:
         for process in self.processes.values():
             process.stop()
+
+
+def start_worker(kind: str, name: str, spec, spec_dir: str, log_dir: str, level: str) -> Process:
+    """Write spec (root-only) into spec_dir and start the worker on it, logging at level
+    into log_dir/KIND-NAME.log."""
+    os.makedirs(spec_dir, exist_ok=True)
+    path = os.path.join(spec_dir, f"{kind}-{name}.json")
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(specs.to_json(spec))
+    argv = [sys.executable, "-m", "ftpdup", "--log-level", level, kind, systemd_escape(name),
+            "--spec", path]  # fmt: skip
+    log = os.path.join(log_dir, f"{kind}-{name}.log")
+    return Process(argv, log, env={**os.environ, "PYTHONUNBUFFERED": "1"})

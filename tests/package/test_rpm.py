@@ -7,11 +7,8 @@ the container's paths: no virtual environment, no checkout.
 
 from __future__ import annotations
 
-import ftplib
-import io
 import os
 import subprocess
-import threading
 import time
 
 import pytest
@@ -20,6 +17,7 @@ from tests.harness.consul_agent import REPOSITORY
 from tests.harness.installed import SETTINGS
 from tests.harness.procs import free_port, wait_for
 from tests.harness.system_world import SystemWorld
+from tests.harness.uploads import Uploads
 
 pytestmark = pytest.mark.package
 
@@ -79,38 +77,6 @@ def test_the_rpm_requires_el9_packages_and_bundles_py_consul(rpms):
     scripts = "\n".join(query(rpms[1], "--scripts"))
     for expected in ("systemd-sysusers", "systemd-tmpfiles --create", "60-ftpdup.conf"):
         assert expected in scripts
-
-
-class Uploader(threading.Thread):
-    """Upload small files into a lane without pause; keep the ones vsftpd acknowledged."""
-
-    def __init__(self, world: SystemWorld, lane: str) -> None:
-        super().__init__(daemon=True)
-        self.world = world
-        self.lane = lane
-        self.acknowledged: dict[str, bytes] = {}
-        self.refused = 0
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        settings = self.world.lanes[self.lane]
-        number = 0
-        while not self.stopping.is_set():
-            try:
-                ftp = ftplib.FTP()
-                ftp.connect("127.0.0.1", self.world.box.ftp_port, timeout=10)
-                ftp.login(settings["user"], settings["password"])
-                while not self.stopping.is_set():
-                    name, data = f"flow-{number:05d}.bin", os.urandom(20000 + number % 977)
-                    ftp.storbinary(f"STOR {name}", io.BytesIO(data))
-                    self.acknowledged[name] = data
-                    number += 1
-                    time.sleep(0.02)
-                ftp.quit()
-            except (OSError, EOFError, ftplib.Error):
-                self.refused += 1  # not acknowledged: the uploader would send it again
-                number += 1
-                time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +147,7 @@ def test_an_upgrade_while_files_flow_keeps_settings_lanes_and_every_file(install
         world.wait_active(unit)
     before = {unit: box.main_pid(unit) for unit in units}
     vsftpd = box.main_pid("ftpdup-vsftpd.service")
-    uploader = Uploader(world, lane)
+    uploader = Uploads(world, lane, prefix="flow", sizes=range(20000, 20977), pause=(0.02, 0.02))
     uploader.start()
     time.sleep(3)
     box.run("rpm", "-Uvh", "--nodeps", "/tmp/ftpdup-2.rpm")
