@@ -10,6 +10,7 @@ and to the monitoring group, which may read it (never a secret in it).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import os
@@ -54,13 +55,14 @@ class Counters:
         self.totals["delivered_files"] += 1
         self.totals["delivered_bytes"] += size
         minute = int(now // 60)
-        counts = self.minutes.setdefault(minute, [0, 0])
+        counts = self.minutes.get(minute)
+        if counts is None:  # a new minute: forget those older than an hour
+            for old in [m for m in self.minutes if m <= minute - 60]:
+                del self.minutes[old]
+            counts = self.minutes[minute] = [0, 0]
         counts[0] += 1
         counts[1] += size
-        for old in [m for m in self.minutes if m <= minute - 60]:
-            del self.minutes[old]
-        index = next((i for i, bound in enumerate(DURATION_BUCKETS) if seconds <= bound), -1)
-        self.buckets[index] += 1
+        self.buckets[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
         self.duration_sum += seconds
 
     def fields(self) -> dict:

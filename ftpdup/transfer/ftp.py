@@ -15,6 +15,11 @@ the rename. A small record in the carrier's state directory (one per file of
 1 MiB or more; a smaller one is simply sent again) ties the temporary file
 to the local file it came from, so a temporary file of another file of the
 same name is never resumed.
+
+The rename sends RNFR and RNTO in one write and then reads both answers: a
+small file takes four round trips instead of five, which is what counts
+across a WAN. A server that leaves the early RNTO unanswered (it drops input
+that arrives before its answer) gets one command at a time from then on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import ftplib
 import json
 import logging
 import os
+import socket
 import time
 import zlib
 from typing import BinaryIO
@@ -38,7 +44,7 @@ from ftpdup.transfer import (
     TransferError,
     wire_name,
 )
-from ftpdup.transfer.pace import Pace
+from ftpdup.transfer.pace import SLICE, Pace
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ class FtpTransfer(Transfer):
         self.state_dir = state_dir
         self._ftp: ftplib.FTP | None = None
         self._last_used = 0.0
+        self._pipeline = True
 
     def send(self, source: BinaryIO, name: str, progress: Progress | None = None) -> int:
         """Upload source as name + tmp_suff (resuming a cut upload), then rename it to name.
@@ -103,8 +110,7 @@ class FtpTransfer(Transfer):
                 self._store(ftp, source, temporary, offset, progress)
             if offset or self.target.verify_size:
                 self._check_size(ftp, temporary, info.st_size, record)
-            ftp.sendcmd(f"RNFR {_wire(temporary)}")
-            ftp.voidcmd(f"RNTO {_wire(remote)}")
+            self._rename(ftp, temporary, remote)
         except ftplib.error_temp as error:
             if str(error).startswith("421"):  # the server is closing the session
                 self.close()
@@ -126,6 +132,7 @@ class FtpTransfer(Transfer):
         pace.start(offset)
         connection = ftp.transfercmd(f"STOR {_wire(temporary)}", offset or None)
         with connection:
+            connection.settimeout(SLICE)  # for good: every send on it is sliced
             while True:
                 block = source.read(BLOCK_SIZE)
                 if not block:
@@ -135,6 +142,28 @@ class FtpTransfer(Transfer):
                 connection.unwrap()
         pace.wait_readable(ftp.sock)  # the server may take a while to confirm a big file
         ftp.voidresp()
+
+    def _rename(self, ftp: ftplib.FTP, temporary: bytes, remote: bytes) -> None:
+        """Rename temporary to remote: RNFR and RNTO in one write (one round trip less per
+        file), or one after the other once this server has dropped a command sent early."""
+        if not self._pipeline:
+            ftp.rename(_wire(temporary), _wire(remote))
+            return
+        try:
+            ftp.sock.sendall(b"RNFR %s\r\nRNTO %s\r\n" % (temporary, remote))
+            try:
+                answer = ftp.getresp()
+            except ftplib.Error:
+                with contextlib.suppress(ftplib.Error):
+                    ftp.getresp()  # the answer to RNTO after a refused RNFR (503)
+                raise
+            if not answer.startswith("3"):
+                raise ftplib.error_reply(answer)
+            ftp.voidresp()
+        except socket.timeout:
+            self._pipeline = False
+            log.info("FTP %s left RNTO unanswered: renaming one command at a time", self._where())
+            raise
 
     def _record_path(self, remote: bytes) -> str:
         """Return where the resume record of a file named remote is kept ("": nowhere)."""

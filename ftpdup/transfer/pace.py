@@ -43,7 +43,8 @@ class Pace:
         """Send all of data on sock (plain or TLS), in slices, then report progress."""
         view = memoryview(data)
         previous = sock.gettimeout()
-        sock.settimeout(SLICE)
+        if previous != SLICE:
+            sock.settimeout(SLICE)
         try:
             while view:
                 try:
@@ -55,7 +56,8 @@ class Pace:
                 self.sent += count
                 self._moved = time.monotonic()
         finally:
-            sock.settimeout(previous)
+            if previous != SLICE:
+                sock.settimeout(previous)
         if self.progress is not None:
             self.progress(self.sent)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -280,6 +281,130 @@ def test_an_ftp_name_the_server_denies_waits_and_the_others_go_on(root, base_dir
         server.remove()
 
 
+def test_a_refused_rename_waits_and_the_session_stays_in_step(root, base_dir, caplog):
+    """RNFR and RNTO go out together: a refused RNTO (its name is a folder at the server)
+    is that file's failure, and the next file's answers are its own."""
+    server = VsftpdSubscriber(os.path.join(root, "ftp"), base_dir).start()
+    try:
+        os.makedirs(os.path.join(server.root, "taken.txt", "inside"))
+        target = Target("ftp", "127.0.0.1", server.port, user=server.user,
+                        password=server.password)  # fmt: skip
+        worker = carrier(os.path.join(root, "c"), target, max_age=3600)
+        files = {"taken.txt": b"waits", "first.bin": b"one", "second.bin": b"two"}
+        queue(worker, files)
+        attempts(worker, 3, files_too=False)
+        assert delivered(server.root, {"first.bin": b"one", "second.bin": b"two"})
+        assert os.listdir(worker.spec.spool) == ["taken.txt"]
+        assert worker.file_retries["taken.txt"].error.endswith("550 Rename failed.")
+        assert worker.subscriber.failures == 0
+        os.rmdir(os.path.join(server.root, "taken.txt", "inside"))
+        os.rmdir(os.path.join(server.root, "taken.txt"))
+        attempts(worker, 1)
+        assert delivered(server.root, files)
+        assert "one command at a time" not in caplog.text
+    finally:
+        server.remove()
+
+
+def test_a_refused_rnfr_keeps_the_session_in_step(root, base_dir):
+    """A refused RNFR (no right to rename) is that file's failure; the RNTO sent with it
+    is answered too (503), so each next command reads its own answer."""
+    server = FtpSubscriber(os.path.join(root, "ftp"), base_dir, permissions="elradmwMT").start()
+    try:
+        target = Target("ftp", "127.0.0.1", server.port, user="sub", password="subpw")
+        worker = carrier(os.path.join(root, "c"), target, max_age=3600)
+        files = {f"f{n}.bin": os.urandom(1000 + n) for n in range(2)}
+        queue(worker, files)
+        attempts(worker, 2, files_too=False)
+        assert sorted(os.listdir(worker.spec.spool)) == sorted(files)
+        for name, data in files.items():  # each STOR after a refused rename went through
+            with open(os.path.join(server.root, name + ".t"), "rb") as handle:
+                assert handle.read() == data
+            assert "550" in worker.file_retries[name].error
+        assert worker.subscriber.failures == 0
+    finally:
+        worker.finish()
+        server.stop()
+
+
+class InputDroppingFtpServer(threading.Thread):
+    """A fake FTP server, for fault injection only: it reads each command with one recv()
+    and drops whatever came with it, as a server may do with a command sent before its
+    answer to the previous one. No real server here can be made to do that."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(daemon=True)
+        self.folder = folder
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                control, _ = self.listener.accept()
+                with control:
+                    self.serve(control)
+
+    def serve(self, control: socket.socket) -> None:
+        control.sendall(b"220 fake\r\n")
+        data_listener, renaming = None, b""
+        while True:
+            received = control.recv(4096)
+            if not received:
+                return
+            command, _, argument = received.split(b"\r\n")[0].partition(b" ")
+            command = command.upper()
+            if command == b"PASV":
+                data_listener = socket.create_server(("127.0.0.1", 0))
+                port = data_listener.getsockname()[1]
+                answer = b"227 Entering Passive Mode (127,0,0,1,%d,%d)" % (port >> 8, port & 255)
+            elif command == b"STOR" and data_listener is not None:
+                control.sendall(b"150 go\r\n")
+                connection, _ = data_listener.accept()
+                path = os.path.join(self.folder, os.fsdecode(argument))
+                with connection, open(path, "wb") as out:
+                    while block := connection.recv(65536):
+                        out.write(block)
+                data_listener.close()
+                answer = b"226 done"
+            elif command == b"RNFR":
+                renaming, answer = argument, b"350 ready"
+            elif command == b"RNTO":
+                os.rename(os.path.join(self.folder, os.fsdecode(renaming)),
+                          os.path.join(self.folder, os.fsdecode(argument)))  # fmt: skip
+                answer = b"250 renamed"
+            elif command == b"QUIT":
+                control.sendall(b"221 bye\r\n")
+                return
+            else:
+                answer = {b"USER": b"331 password", b"PASS": b"230 in", b"TYPE": b"200 ok",
+                          b"NOOP": b"200 ok"}.get(command, b"502 no")  # fmt: skip
+            control.sendall(answer + b"\r\n")
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+def test_a_server_that_drops_early_commands_gets_them_one_at_a_time(root, caplog):
+    caplog.set_level(logging.INFO)
+    folder = os.path.join(root, "fake")
+    os.makedirs(folder)
+    server = InputDroppingFtpServer(folder)
+    server.start()
+    try:
+        target = Target("ftp", "127.0.0.1", server.port, user="u", password="p")
+        worker = carrier(os.path.join(root, "c"), target, timeout=1.0, max_age=3600)
+        files = {f"f{n}.bin": os.urandom(2000 + n) for n in range(3)}
+        queue(worker, files)
+        attempts(worker, 4)
+        assert delivered(folder, files)
+        assert os.listdir(worker.spec.spool) == []
+        assert "left RNTO unanswered: renaming one command at a time" in caplog.text
+    finally:
+        worker.finish()
+        server.stop()
+
+
 def test_a_full_ftp_subscriber_disk_holds_files_until_space_is_freed(root, base_dir):
     disk = os.path.join(root, "ftp")
     mount_small(disk, "2m")
@@ -304,7 +429,7 @@ def test_a_full_ftp_subscriber_disk_holds_files_until_space_is_freed(root, base_
         assert delivered(disk, files)
     finally:
         server.remove()
-        subprocess.run(["umount", disk], check=False)
+        subprocess.run(["umount", "-l", disk], check=False)  # a session may still close
 
 
 def test_http_failures_are_classified(root, base_dir, certificates):
@@ -352,4 +477,4 @@ def test_a_full_http_subscriber_disk_pauses_the_subscriber(root, base_dir):
         assert worker.subscriber.failures == 3 and "500" in worker.subscriber.error
     finally:
         server.stop()
-        subprocess.run(["umount", disk], check=False)
+        subprocess.run(["umount", "-l", disk], check=False)  # a session may still close

@@ -26,8 +26,10 @@ class FtpSubscriber:
         user: str = "sub",
         password: str = "subpw",
         namespace=None,
+        permissions: str = "elradfmwMT",
     ) -> None:
         self.root = root
+        self.permissions = permissions  # pyftpdlib's letters: "f" is rename
         self.workdir = workdir
         self.user = user
         self.password = password
@@ -41,7 +43,7 @@ class FtpSubscriber:
         pasv = free_port()
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyftpd.py")
         argv = [sys.executable, script, self.host, str(self.port), self.root]
-        argv += [self.user, self.password, str(pasv), str(pasv + 20)]
+        argv += [self.user, self.password, str(pasv), str(pasv + 20), self.permissions]
         log = os.path.join(self.workdir, f"ftp-{self.port}.log")
         self.process = self.namespace.start(argv, log) if self.namespace else Process(argv, log)
         wait_for(

@@ -2,7 +2,7 @@
 
 pyftpdlib decodes commands as UTF-8 and by default replaces what is not;
 with ``surrogateescape`` every byte of a name reaches the filesystem as sent,
-as with vsftpd. Usage: pyftpd.py HOST PORT ROOT USER PASSWORD PASV_FIRST PASV_LAST
+as with vsftpd. Usage: pyftpd.py HOST PORT ROOT USER PASSWORD PASV_FIRST PASV_LAST [PERMISSIONS]
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
 
-def main(host: str, port: str, root: str, user: str, password: str, first: str, last: str):
+def main(host: str, port: str, root: str, user: str, password: str, first: str, last: str,
+         perm: str = "elradfmwMT"):  # fmt: skip
     authorizer = DummyAuthorizer()
-    authorizer.add_user(user, password, root, perm="elradfmwMT")
+    authorizer.add_user(user, password, root, perm=perm)
     handler = FTPHandler
     handler.authorizer = authorizer
     handler.unicode_errors = "surrogateescape"
