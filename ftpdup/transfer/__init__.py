@@ -49,11 +49,15 @@ class Transfer(abc.ABC):
     """Deliver files to one target over one reused connection."""
 
     @abc.abstractmethod
-    def send(self, source: BinaryIO, name: str, progress: Progress | None = None) -> int:
+    def send(
+        self, source: BinaryIO, name: str, progress: Progress | None = None, more: bool = False
+    ) -> int:
         """Deliver the open file source under name; return its size in bytes.
 
-        progress is called after every block sent. Raise TransferError if the
-        file was not delivered, Interrupted if progress asked to stop.
+        progress is called after every block sent. more says another file
+        follows at once: the transfer may get ready for it while it finishes
+        this one. Raise TransferError if the file was not delivered,
+        Interrupted if progress asked to stop.
         """
 
     @abc.abstractmethod

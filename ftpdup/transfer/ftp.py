@@ -16,10 +16,17 @@ the rename. A small record in the carrier's state directory (one per file of
 to the local file it came from, so a temporary file of another file of the
 same name is never resumed.
 
-The rename sends RNFR and RNTO in one write and then reads both answers: a
-small file takes four round trips instead of five, which is what counts
-across a WAN. A server that leaves the early RNTO unanswered (it drops input
-that arrives before its answer) gets one command at a time from then on.
+Round trips are what count across a WAN, so commands do not wait for each
+other where the protocol allows it. The STOR goes out with the data
+connection already open and the first blocks sent (all of a small file)
+before its go-ahead (150) is read. The rename sends RNFR and RNTO in one
+write, and, when another file follows at once, the PASV for that file too.
+A small file then takes three round trips (the data connection's handshake,
+the STOR's answers, the rename's answers) instead of five. A server that
+leaves a command sent early unanswered (it drops input that arrives before
+its answer), or refuses data sent before its STOR was answered, gets one
+command at a time from then on. FTPS and resumed uploads wait for each
+answer (TLS on the data connection starts only after the go-ahead).
 """
 
 from __future__ import annotations
@@ -69,10 +76,15 @@ class FtpTransfer(Transfer):
         self._ftp: ftplib.FTP | None = None
         self._last_used = 0.0
         self._pipeline = True
+        # Where the server listens for the next data connection, asked with the last rename.
+        self._passive: tuple[str, int] | None = None
 
-    def send(self, source: BinaryIO, name: str, progress: Progress | None = None) -> int:
+    def send(
+        self, source: BinaryIO, name: str, progress: Progress | None = None, more: bool = False
+    ) -> int:
         """Upload source as name + tmp_suff (resuming a cut upload), then rename it to name.
 
+        With more, the next file's passive address is asked with the rename.
         Return the size of the file.
         """
         remote = wire_name(name)
@@ -82,22 +94,24 @@ class FtpTransfer(Transfer):
                 scope=FILE,
                 permanent=True,
             )
-        reused = self._ftp is not None
+        reused, pipelined = self._ftp is not None, self._pipeline
         try:
-            return self._upload(source, remote, progress)
+            return self._upload(source, remote, progress, more)
         except CONNECTION_ERRORS as error:
             self.close()
-            if not reused:
+            if not reused and self._pipeline == pipelined:
                 raise TransferError(f"FTP {self._where()}: {_describe(error)}") from None
-        # The reused session died under us (e.g. the server closed it): one fresh try.
+        # The reused session died under us (e.g. the server closed it), or this server
+        # turned out to need one command at a time: one fresh try.
         source.seek(0)
         try:
-            return self._upload(source, remote, progress)
+            return self._upload(source, remote, progress, more)
         except CONNECTION_ERRORS as error:
             self.close()
             raise TransferError(f"FTP {self._where()}: {_describe(error)}") from None
 
-    def _upload(self, source: BinaryIO, remote: bytes, progress: Progress | None) -> int:
+    def _upload(self, source: BinaryIO, remote: bytes, progress: Progress | None,
+                more: bool) -> int:  # fmt: skip
         ftp = self._session()
         temporary = remote + self.target.tmp_suff.encode("utf-8")
         info = os.fstat(source.fileno())
@@ -107,10 +121,13 @@ class FtpTransfer(Transfer):
             offset = self._resume_offset(ftp, temporary, key, info.st_size, record)
             if offset < info.st_size or info.st_size == 0:
                 self._remember(key, record)
-                self._store(ftp, source, temporary, offset, progress)
+                if offset == 0 and self._pipeline and not self.target.tls:
+                    self._store_early(ftp, source, temporary, progress)
+                else:
+                    self._store(ftp, source, temporary, offset, progress)
             if offset or self.target.verify_size:
                 self._check_size(ftp, temporary, info.st_size, record)
-            self._rename(ftp, temporary, remote)
+            self._rename(ftp, temporary, remote, more)
         except ftplib.error_temp as error:
             if str(error).startswith("421"):  # the server is closing the session
                 self.close()
@@ -130,6 +147,7 @@ class FtpTransfer(Transfer):
         source.seek(offset)
         pace = Pace(self.timeout, progress)
         pace.start(offset)
+        self._passive = None  # ftplib asks its own (the server drops the one asked before)
         connection = ftp.transfercmd(f"STOR {_wire(temporary)}", offset or None)
         with connection:
             connection.settimeout(SLICE)  # for good: every send on it is sliced
@@ -143,27 +161,90 @@ class FtpTransfer(Transfer):
         pace.wait_readable(ftp.sock)  # the server may take a while to confirm a big file
         ftp.voidresp()
 
-    def _rename(self, ftp: ftplib.FTP, temporary: bytes, remote: bytes) -> None:
-        """Rename temporary to remote: RNFR and RNTO in one write (one round trip less per
-        file), or one after the other once this server has dropped a command sent early."""
+    def _store_early(self, ftp: ftplib.FTP, source: BinaryIO, temporary: bytes, progress) -> None:
+        """STOR source into temporary without waiting for the go-ahead first: the data
+        connection is open and the first blocks (all of a small file) are sent while the
+        server reads the command. The rest goes after the go-ahead, block by block."""
+        pace = Pace(self.timeout, progress)
+        pace.start()
+        connection = socket.create_connection(self._take_passive(ftp), ftp.timeout)
+        with connection:
+            ftp.sock.sendall(b"STOR %s\r\n" % temporary)
+            connection.settimeout(0.0)
+            block, failure = b"", None
+            try:
+                while not block:
+                    block = source.read(BLOCK_SIZE)
+                    if not block:
+                        break
+                    block = pace.send_now(connection, block)
+            except OSError as error:  # e.g. reset: the server refused the STOR
+                block, failure = b"", error
+            if not block:
+                connection.close()  # all sent: the server reads to the end
+                self._go_ahead(ftp, failure)
+                if progress is not None:
+                    progress(pace.sent)
+                # Its confirmation may be read already (ftplib buffers lines): no select.
+                ftp.voidresp()
+                return
+            self._go_ahead(ftp)
+            connection.settimeout(SLICE)
+            while block:
+                pace.send_all(connection, block)
+                block = source.read(BLOCK_SIZE)
+        pace.wait_readable(ftp.sock)  # the server may take a while to confirm a big file
+        ftp.voidresp()
+
+    def _take_passive(self, ftp: ftplib.FTP) -> tuple[str, int]:
+        """Return where to open the data connection: the address asked with the last
+        rename, or a new one (one round trip)."""
+        address, self._passive = self._passive, None
+        return address or ftp.makepasv()
+
+    def _go_ahead(self, ftp: ftplib.FTP, failure: OSError | None = None) -> None:
+        """Read the answer to an early STOR: return on a go-ahead (1xx), else raise the
+        refusal; raise failure if the data connection broke although the server said yes."""
+        try:
+            answer = ftp.getresp()
+            if answer.startswith("2"):  # some servers confirm a STOR before its 150
+                answer = ftp.getresp()
+        except ftplib.error_temp as error:
+            if not str(error).startswith("425"):
+                raise
+            self._one_at_a_time("refused data sent before its STOR was answered")
+            raise ftplib.error_reply(str(error)) from None
+        if not answer.startswith("1"):
+            raise ftplib.error_reply(answer)
+        if failure is not None:
+            raise failure
+
+    def _rename(self, ftp: ftplib.FTP, temporary: bytes, remote: bytes, more: bool) -> None:
+        """Rename temporary to remote: RNFR and RNTO in one write, with the PASV for the
+        next file when more follow (plain sessions); one command at a time once this server
+        has dropped a command sent early."""
         if not self._pipeline:
             ftp.rename(_wire(temporary), _wire(remote))
             return
+        ask = more and not self.target.tls
+        commands = b"RNFR %s\r\nRNTO %s\r\n" % (temporary, remote)
+        if ask:
+            commands += b"PASV\r\n" if ftp.af == socket.AF_INET else b"EPSV\r\n"
         try:
-            ftp.sock.sendall(b"RNFR %s\r\nRNTO %s\r\n" % (temporary, remote))
-            try:
-                answer = ftp.getresp()
-            except ftplib.Error:
-                with contextlib.suppress(ftplib.Error):
-                    ftp.getresp()  # the answer to RNTO after a refused RNFR (503)
-                raise
-            if not answer.startswith("3"):
-                raise ftplib.error_reply(answer)
-            ftp.voidresp()
+            ftp.sock.sendall(commands)
+            answers = [ftp.getmultiline() for _ in range(3 if ask else 2)]
         except socket.timeout:
-            self._pipeline = False
-            log.info("FTP %s left RNTO unanswered: renaming one command at a time", self._where())
+            self._one_at_a_time("left a command sent early unanswered")
             raise
+        if ask:
+            self._passive = _passive_address(ftp, answers[2])
+        _expect(answers[0], "3")  # a refused RNFR: its RNTO was answered 503, and read
+        _expect(answers[1], "2")
+
+    def _one_at_a_time(self, why: str) -> None:
+        """Stop sending commands early to this server, for good."""
+        self._pipeline = False
+        log.info("FTP %s %s: one command at a time from now on", self._where(), why)
 
     def _record_path(self, remote: bytes) -> str:
         """Return where the resume record of a file named remote is kept ("": nowhere)."""
@@ -230,6 +311,7 @@ class FtpTransfer(Transfer):
             except (*CONNECTION_ERRORS, ftplib.Error):
                 log.info("FTP session to %s was closed, reconnecting", self._where())
                 self.close()
+            self._passive = None  # a server may stop listening for it after a while
         if self._ftp is None:
             self._ftp = self._connect()
         return self._ftp
@@ -268,6 +350,7 @@ class FtpTransfer(Transfer):
         return f"{self.target.host}:{self.target.port}"
 
     def close(self) -> None:
+        self._passive = None
         if self._ftp is not None:
             _quietly_close(self._ftp, polite=True)
             self._ftp = None
@@ -278,6 +361,27 @@ def _remembered(record: str) -> dict | None:
         with open(record, encoding="utf-8") as handle:
             return json.load(handle)
     except (OSError, ValueError):
+        return None
+
+
+def _expect(answer: str, first: str) -> None:
+    """Return if answer's code starts with first; else raise the ftplib error it stands for."""
+    if answer.startswith(first):
+        return
+    kind = {"4": ftplib.error_temp, "5": ftplib.error_perm}.get(answer[:1], ftplib.error_reply)
+    raise kind(answer)
+
+
+def _passive_address(ftp: ftplib.FTP, answer: str) -> tuple[str, int] | None:
+    """Return the address in a PASV (227) or EPSV (229) answer, or None if it holds none.
+
+    As ftplib does, the host is the control connection's peer, never the one announced.
+    """
+    try:
+        if ftp.af == socket.AF_INET:
+            return ftp.sock.getpeername()[0], ftplib.parse227(answer)[1]
+        return ftplib.parse229(answer, ftp.sock.getpeername())
+    except ftplib.Error:
         return None
 
 

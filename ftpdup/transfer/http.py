@@ -63,7 +63,9 @@ class HttpTransfer(Transfer):
             token = f"{target.user}:{target.password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
 
-    def send(self, source: BinaryIO, name: str, progress: Progress | None = None) -> int:
+    def send(
+        self, source: BinaryIO, name: str, progress: Progress | None = None, more: bool = False
+    ) -> int:
         """PUT source to the target under name (or under a temporary name, then MOVE).
 
         Return its size. Any 2xx succeeds.

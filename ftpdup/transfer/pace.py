@@ -61,6 +61,19 @@ class Pace:
         if self.progress is not None:
             self.progress(self.sent)
 
+    def send_now(self, sock: socket.socket, data: bytes) -> memoryview:
+        """Send what a non-blocking sock takes of data at once; return the rest."""
+        view = memoryview(data)
+        while view:
+            try:
+                count = sock.send(view)
+            except BlockingIOError:
+                break
+            view = view[count:]
+            self.sent += count
+            self._moved = time.monotonic()
+        return view
+
     def wait_readable(self, sock: socket.socket) -> None:
         """Return once sock has something to read (an answer), waiting in slices."""
         self._moved = time.monotonic()

@@ -67,8 +67,11 @@ class Outcome:
     gone: bool = False
 
 
-def attempt(transfer: Transfer, spool: str, name: str, progress) -> Outcome:
-    """Send the spool's file name through transfer once; return the outcome, never raise."""
+def attempt(transfer: Transfer, spool: str, name: str, progress, more: bool = False) -> Outcome:
+    """Send the spool's file name through transfer once; return the outcome, never raise.
+
+    more says another file follows at once (the transfer may get ready for it).
+    """
     try:
         # Unbuffered: the transfer reads big blocks itself, and a file costs fewer calls.
         source = open(os.path.join(spool, name), "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -77,7 +80,7 @@ def attempt(transfer: Transfer, spool: str, name: str, progress) -> Outcome:
     started = time.monotonic()
     try:
         with source:
-            size = transfer.send(source, name, progress)
+            size = transfer.send(source, name, progress, more)
     except Interrupted:
         return Outcome(seconds=time.monotonic() - started, interrupted=True)
     except TransferError as error:
@@ -88,9 +91,10 @@ def attempt(transfer: Transfer, spool: str, name: str, progress) -> Outcome:
     return Outcome(size=size, seconds=time.monotonic() - started)
 
 
-def _attempt_in_session(transfer: Transfer, name: str, spool: str, carrier) -> Outcome:
+def _attempt_in_session(transfer: Transfer, name: str, more: bool, spool: str,
+                        carrier) -> Outcome:  # fmt: skip
     """A session thread's attempt at name (the carrier's stop is obeyed, nothing else shared)."""
-    return attempt(transfer, spool, name, carrier._progress)
+    return attempt(transfer, spool, name, carrier._progress, more)
 
 
 @dataclass
@@ -256,7 +260,8 @@ class Carrier(Worker):
         if self.sessions is not None:
             self.sessions.dispatch(mtime_ns, name)
             return
-        self.settle(mtime_ns, name, attempt(self.transfer, self.spec.spool, name, self._progress))
+        outcome = attempt(self.transfer, self.spec.spool, name, self._progress, bool(self.ready))
+        self.settle(mtime_ns, name, outcome)
 
     def settle(self, mtime_ns: int, name: str, outcome: Outcome) -> None:
         """Account for what became of one attempt at a file (in the main thread)."""

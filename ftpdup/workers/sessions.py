@@ -18,8 +18,9 @@ from typing import Callable
 
 from ftpdup.transfer import Transfer
 
-# attempt(transfer, name) -> outcome, run in a session's thread.
-Attempt = Callable[[Transfer, str], object]
+# attempt(transfer, name, more) -> outcome, run in a session's thread; more: the session
+# holds its next file already.
+Attempt = Callable[[Transfer, str, bool], object]
 # Files handed to one session at a time: the one moving and the next.
 PREFETCH = 2
 
@@ -43,7 +44,7 @@ class Session(threading.Thread):
             if job is None:
                 break
             mtime_ns, name = job
-            outcome = self.attempt(self.transfer, name)
+            outcome = self.attempt(self.transfer, name, not self.inbox.empty())
             self.finished.put((self, mtime_ns, name, outcome))
             with contextlib.suppress(BlockingIOError):  # a full pipe wakes the loop anyway
                 os.write(self.wake, b"!")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import socket
 import subprocess
 import threading
@@ -327,16 +328,21 @@ def test_a_refused_rnfr_keeps_the_session_in_step(root, base_dir):
         server.stop()
 
 
-class InputDroppingFtpServer(threading.Thread):
-    """A fake FTP server, for fault injection only: it reads each command with one recv()
-    and drops whatever came with it, as a server may do with a command sent before its
-    answer to the previous one. No real server here can be made to do that."""
+class FaultyFtpServer(threading.Thread):
+    """A fake FTP server, for fault injection only; no real server here can be made to
+    show either fault. With drop_early_input it reads each command with one recv() and
+    drops whatever came with it, as a server may do with a command sent before its
+    answer to the previous one. With refuse_early_data it answers a STOR whose data
+    arrived before the command was read with 425."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, drop_early_input=False, refuse_early_data=False) -> None:
         super().__init__(daemon=True)
         self.folder = folder
+        self.drop_early_input = drop_early_input
+        self.refuse_early_data = refuse_early_data
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.early_refused = 0
 
     def run(self) -> None:
         with contextlib.suppress(OSError):
@@ -345,28 +351,34 @@ class InputDroppingFtpServer(threading.Thread):
                 with control:
                     self.serve(control)
 
+    def commands(self, control: socket.socket):
+        """Yield (command, argument) as read from control (dropping input, if told to)."""
+        pending = b""
+        while True:
+            if b"\r\n" not in pending:
+                received = control.recv(4096)
+                if not received:
+                    return
+                pending += received
+                if b"\r\n" not in pending:
+                    continue
+            line, _, pending = pending.partition(b"\r\n")
+            if self.drop_early_input:
+                pending = b""
+            command, _, argument = line.partition(b" ")
+            yield command.upper(), argument
+
     def serve(self, control: socket.socket) -> None:
         control.sendall(b"220 fake\r\n")
         data_listener, renaming = None, b""
-        while True:
-            received = control.recv(4096)
-            if not received:
-                return
-            command, _, argument = received.split(b"\r\n")[0].partition(b" ")
-            command = command.upper()
+        for command, argument in self.commands(control):
             if command == b"PASV":
                 data_listener = socket.create_server(("127.0.0.1", 0))
                 port = data_listener.getsockname()[1]
                 answer = b"227 Entering Passive Mode (127,0,0,1,%d,%d)" % (port >> 8, port & 255)
             elif command == b"STOR" and data_listener is not None:
-                control.sendall(b"150 go\r\n")
-                connection, _ = data_listener.accept()
-                path = os.path.join(self.folder, os.fsdecode(argument))
-                with connection, open(path, "wb") as out:
-                    while block := connection.recv(65536):
-                        out.write(block)
-                data_listener.close()
-                answer = b"226 done"
+                answer = self.store(control, data_listener, argument)
+                data_listener = None
             elif command == b"RNFR":
                 renaming, answer = argument, b"350 ready"
             elif command == b"RNTO":
@@ -381,6 +393,22 @@ class InputDroppingFtpServer(threading.Thread):
                           b"NOOP": b"200 ok"}.get(command, b"502 no")  # fmt: skip
             control.sendall(answer + b"\r\n")
 
+    def store(self, control: socket.socket, data_listener: socket.socket, name: bytes) -> bytes:
+        """Take one STOR's data into name; return the final answer."""
+        with data_listener:
+            data_listener.settimeout(10)
+            connection, _ = data_listener.accept()
+            with connection:
+                early = select.select([connection], [], [], 0.05)[0]
+                if self.refuse_early_data and early:
+                    self.early_refused += 1
+                    return b"425 Data came before its command."
+                control.sendall(b"150 go\r\n")
+                with open(os.path.join(self.folder, os.fsdecode(name)), "wb") as out:
+                    while block := connection.recv(65536):
+                        out.write(block)
+        return b"226 done"
+
     def stop(self) -> None:
         self.listener.close()
 
@@ -389,7 +417,7 @@ def test_a_server_that_drops_early_commands_gets_them_one_at_a_time(root, caplog
     caplog.set_level(logging.INFO)
     folder = os.path.join(root, "fake")
     os.makedirs(folder)
-    server = InputDroppingFtpServer(folder)
+    server = FaultyFtpServer(folder, drop_early_input=True)
     server.start()
     try:
         target = Target("ftp", "127.0.0.1", server.port, user="u", password="p")
@@ -399,7 +427,29 @@ def test_a_server_that_drops_early_commands_gets_them_one_at_a_time(root, caplog
         attempts(worker, 4)
         assert delivered(folder, files)
         assert os.listdir(worker.spec.spool) == []
-        assert "left RNTO unanswered: renaming one command at a time" in caplog.text
+        assert "left a command sent early unanswered: one command at a time" in caplog.text
+    finally:
+        worker.finish()
+        server.stop()
+
+
+def test_a_server_that_refuses_data_before_its_stor_gets_it_after_the_go_ahead(root, caplog):
+    caplog.set_level(logging.INFO)
+    folder = os.path.join(root, "fake")
+    os.makedirs(folder)
+    server = FaultyFtpServer(folder, refuse_early_data=True)
+    server.start()
+    try:
+        target = Target("ftp", "127.0.0.1", server.port, user="u", password="p")
+        worker = carrier(os.path.join(root, "c"), target, max_age=3600)
+        files = {f"f{n}.bin": os.urandom(3000 + n) for n in range(3)}
+        queue(worker, files)
+        attempts(worker, 3)
+        assert delivered(folder, files)
+        assert os.listdir(worker.spec.spool) == []
+        assert server.early_refused == 1
+        assert worker.subscriber.failures == 0 and not worker.file_retries
+        assert "refused data sent before its STOR was answered" in caplog.text
     finally:
         worker.finish()
         server.stop()

@@ -56,10 +56,16 @@ class SystemWorld:
         self.lanes[lane] = settings
         return lane
 
+    def _claim(self, name: str) -> None:
+        """Refuse a second server under one name (the first would run on, never stopped)."""
+        if name in self.servers:
+            raise ValueError(f"this world runs a server named {name!r} already")
+
     def add_ftp_subscriber(
         self, lane: str, name: str, directory: str = ".", namespace=None
     ) -> FtpSubscriber:
         """Start an FTP server (on loopback, or in namespace) and subscribe it to lane."""
+        self._claim(name)
         root = os.path.join(self.root, f"ftp-{name}")
         server = FtpSubscriber(root, self.root, password=uuid.uuid4().hex, namespace=namespace)
         server.start()
@@ -82,6 +88,7 @@ class SystemWorld:
 
     def http_server(self, name: str) -> HttpSubscriber:
         """Start an HTTP (WebDAV) server for this test, subscribed to nothing yet."""
+        self._claim(name)
         server = HttpSubscriber(os.path.join(self.root, f"http-{name}"), self.root).start()
         self.servers[name] = server
         return server
@@ -105,6 +112,7 @@ class SystemWorld:
 
         With ttl, the instance has a TTL health check (passing at first).
         """
+        self._claim(f"{service}-{number}")
         root = os.path.join(self.root, f"{service}-{number}")
         server = HttpSubscriber(root, self.root).start()
         os.makedirs(os.path.join(root, directory), exist_ok=True)

@@ -139,10 +139,10 @@ def test_the_rpm_installs_runs_its_scriptlets_and_delivers(installed):
 def test_an_upgrade_while_files_flow_keeps_settings_lanes_and_every_file(installed):
     box, world = installed
     lane = world.add_lane("upg")
-    world.add_ftp_subscriber(lane, "ftpsub")
-    world.add_http_subscriber(lane, "websub")
+    world.add_ftp_subscriber(lane, "ftpflow")
+    world.add_http_subscriber(lane, "webflow")
     units = [world.unit("sprinkler", lane)]
-    units += [world.unit("carrier", f"{lane}:{sub}") for sub in ("ftpsub", "websub")]
+    units += [world.unit("carrier", f"{lane}:{sub}") for sub in ("ftpflow", "webflow")]
     for unit in units:
         world.wait_active(unit)
     before = {unit: box.main_pid(unit) for unit in units}
@@ -163,7 +163,7 @@ def test_an_upgrade_while_files_flow_keeps_settings_lanes_and_every_file(install
     print(f"\n{len(files)} files acknowledged during the upgrade, {uploader.refused} refused")
     # vsftpd was not restarted: no upload was cut.
     assert box.main_pid("ftpdup-vsftpd.service") == vsftpd and uploader.refused == 0
-    folders = world.destinations[f"{lane}:ftpsub"] + world.destinations[f"{lane}:websub"]
+    folders = world.destinations[f"{lane}:ftpflow"] + world.destinations[f"{lane}:webflow"]
     world.wait_at(folders, files, timeout=120)
     with open(box.path("/etc/ftpdup/ftpdup.conf")) as settings:
         assert settings.read().startswith("# edited by the operator\n")

@@ -85,8 +85,8 @@ def test_files_are_delivered_oldest_first_over_one_session(tmp_path, ftp_server)
         put(carrier.spec.spool, f"file{number}", f"data {number}".encode(), age=age)
     order = []
     send = carrier.transfer.send
-    carrier.transfer.send = lambda source, name, progress: (
-        order.append(name) or send(source, name, progress)
+    carrier.transfer.send = lambda source, name, progress, more=False: (
+        order.append(name) or send(source, name, progress, more)
     )
     drain(carrier)
     assert order == ["file1", "file3", "file2"]
@@ -194,10 +194,10 @@ class ExplodingTransfer(Transfer):
         self.inner = inner
         self.bad_name = bad_name
 
-    def send(self, source, name, progress=None):
+    def send(self, source, name, progress=None, more=False):
         if name == self.bad_name:
             raise RuntimeError("an unforeseen bug")
-        return self.inner.send(source, name, progress)
+        return self.inner.send(source, name, progress, more)
 
     def close(self):
         self.inner.close()
