@@ -413,46 +413,46 @@ class FaultyFtpServer(threading.Thread):
         self.listener.close()
 
 
-def test_a_server_that_drops_early_commands_gets_them_one_at_a_time(root, caplog):
-    caplog.set_level(logging.INFO)
+@contextlib.contextmanager
+def faulty_carrier(root: str, faults: dict, **extra):
+    """Yield (server, carrier) for a FaultyFtpServer with faults, stopping both after."""
     folder = os.path.join(root, "fake")
     os.makedirs(folder)
-    server = FaultyFtpServer(folder, drop_early_input=True)
+    server = FaultyFtpServer(folder, **faults)
     server.start()
     try:
         target = Target("ftp", "127.0.0.1", server.port, user="u", password="p")
-        worker = carrier(os.path.join(root, "c"), target, timeout=1.0, max_age=3600)
+        worker = carrier(os.path.join(root, "c"), target, max_age=3600, **extra)
+        try:
+            yield server, worker
+        finally:
+            worker.finish()
+    finally:
+        server.stop()
+
+
+def test_a_server_that_drops_early_commands_gets_them_one_at_a_time(root, caplog):
+    caplog.set_level(logging.INFO)
+    with faulty_carrier(root, {"drop_early_input": True}, timeout=1.0) as (server, worker):
         files = {f"f{n}.bin": os.urandom(2000 + n) for n in range(3)}
         queue(worker, files)
         attempts(worker, 4)
-        assert delivered(folder, files)
+        assert delivered(server.folder, files)
         assert os.listdir(worker.spec.spool) == []
         assert "left a command sent early unanswered: one command at a time" in caplog.text
-    finally:
-        worker.finish()
-        server.stop()
 
 
 def test_a_server_that_refuses_data_before_its_stor_gets_it_after_the_go_ahead(root, caplog):
     caplog.set_level(logging.INFO)
-    folder = os.path.join(root, "fake")
-    os.makedirs(folder)
-    server = FaultyFtpServer(folder, refuse_early_data=True)
-    server.start()
-    try:
-        target = Target("ftp", "127.0.0.1", server.port, user="u", password="p")
-        worker = carrier(os.path.join(root, "c"), target, max_age=3600)
+    with faulty_carrier(root, {"refuse_early_data": True}) as (server, worker):
         files = {f"f{n}.bin": os.urandom(3000 + n) for n in range(3)}
         queue(worker, files)
         attempts(worker, 3)
-        assert delivered(folder, files)
+        assert delivered(server.folder, files)
         assert os.listdir(worker.spec.spool) == []
         assert server.early_refused == 1
         assert worker.subscriber.failures == 0 and not worker.file_retries
         assert "refused data sent before its STOR was answered" in caplog.text
-    finally:
-        worker.finish()
-        server.stop()
 
 
 def test_a_full_ftp_subscriber_disk_holds_files_until_space_is_freed(root, base_dir):
