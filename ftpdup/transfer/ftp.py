@@ -163,7 +163,7 @@ class FtpTransfer(Transfer):
 
     def _store_early(self, ftp: ftplib.FTP, source: BinaryIO, temporary: bytes, progress) -> None:
         """STOR source into temporary without waiting for the go-ahead first: the data
-        connection is open and the first blocks (all of a small file) are sent while the
+        connection is open and the first block (all of a small file) is sent while the
         server reads the command. The rest goes after the go-ahead, block by block."""
         pace = Pace(self.timeout, progress)
         pace.start()
@@ -171,13 +171,11 @@ class FtpTransfer(Transfer):
         with connection:
             ftp.sock.sendall(b"STOR %s\r\n" % temporary)
             connection.settimeout(0.0)
-            block, failure = b"", None
+            failure = None
             try:
-                while not block:
+                block = pace.send_now(connection, source.read(BLOCK_SIZE))
+                if not block:  # the first block went whole: anything after it goes later
                     block = source.read(BLOCK_SIZE)
-                    if not block:
-                        break
-                    block = pace.send_now(connection, block)
             except OSError as error:  # e.g. reset: the server refused the STOR
                 block, failure = b"", error
             if not block:

@@ -13,10 +13,11 @@ import pytest
 
 from ftpdup.specs import CarrierSpec, Target
 from ftpdup.transfer import Interrupted, Transfer, TransferError, open_transfer
+from ftpdup.transfer.ftp import BLOCK_SIZE
 from ftpdup.workers.carrier import Carrier
 from ftpdup.workers.sessions import PREFETCH
 from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
-from tests.harness.procs import free_port
+from tests.harness.procs import free_port, wait_for
 from tests.harness.servers import NginxDav
 
 LATIN1_NAME = os.fsdecode(b"caf\xe9 cr\xe8me.txt")
@@ -218,43 +219,83 @@ def test_an_unexpected_error_in_one_delivery_never_stops_the_worker(tmp_path, ft
     assert os.listdir(ftp_server.root) == ["good"]
 
 
-def cut_after(limit: int):
-    """Return a progress callback that interrupts the transfer once limit bytes are sent."""
+# More than a loopback connection holds in flight (receive buffer up to 32 MiB, send
+# buffer up to 4 MiB): a cut upload cannot have reached the server whole.
+UNHELD_SIZE = 64 * 1024 * 1024
+
+
+def cut_once_held(limit: int, partial: str):
+    """Return a progress callback that interrupts the transfer once the server has written
+    limit bytes to partial (more are sent by then: they are in flight)."""
 
     def progress(sent: int) -> None:
-        if sent >= limit:
+        if os.path.exists(partial) and os.path.getsize(partial) >= limit:
             raise Interrupted(f"test cut at {sent}")
 
     return progress
 
 
+def settled_size(path: str) -> int:
+    """Return the size of path once the server has stopped writing to it (the server
+    goes on with what it received after the client has cut the upload)."""
+    sizes = [-1]
+
+    def unchanged() -> bool:
+        time.sleep(0.2)
+        sizes.append(os.path.getsize(path))
+        return sizes[-1] == sizes[-2]
+
+    wait_for(unchanged, 30, f"the server to finish writing {path}", interval=0)
+    return sizes[-1]
+
+
 def test_an_interrupted_ftp_upload_is_resumed_where_it_stopped(tmp_path, ftp_server, caplog):
     caplog.set_level("INFO")
     target = ftp_target(ftp_server)
-    data = os.urandom(3 * 1024 * 1024 + 11)
+    data = os.urandom(UNHELD_SIZE + 11)
     path = put(str(tmp_path / "spool"), "big.bin", data)
+    partial = os.path.join(ftp_server.root, "big.bin.t")
     transfer = open_transfer(target, state_dir=str(tmp_path))
     with open(path, "rb") as source, pytest.raises(Interrupted):
-        transfer.send(source, "big.bin", cut_after(1024 * 1024))
-    partial = os.path.join(ftp_server.root, "big.bin.t")
-    assert 0 < os.path.getsize(partial) < len(data)
+        transfer.send(source, "big.bin", cut_once_held(1024 * 1024, partial))
+    held = settled_size(partial)
+    assert 1024 * 1024 <= held < len(data)
     sizes = []
     with open(path, "rb") as source:
         assert transfer.send(source, "big.bin", sizes.append) == len(data)
-    assert sizes[0] > 1024 * 1024  # it went on from the server's size, not from 0
+    assert sizes[0] > held  # it went on from the server's size, not from 0
     with open(os.path.join(ftp_server.root, "big.bin"), "rb") as delivered:
         assert delivered.read() == data
     assert not os.path.exists(partial)
-    assert "resuming big.bin.t at byte" in caplog.text
+    assert f"resuming big.bin.t at byte {held} " in caplog.text
+    transfer.close()
+
+
+def test_a_big_ftp_upload_reports_progress_from_its_first_blocks(tmp_path, ftp_server):
+    # Only the first block is sent before the go-ahead: a stop request and the
+    # watchdog are heard every block, however much the socket would take at once.
+    target = ftp_target(ftp_server)
+    data = os.urandom(UNHELD_SIZE)
+    path = put(str(tmp_path / "spool"), "steady.bin", data)
+    transfer = open_transfer(target)
+    sizes = []
+    with open(path, "rb") as source:
+        assert transfer.send(source, "steady.bin", sizes.append) == len(data)
+    assert sizes[0] <= 2 * BLOCK_SIZE
+    assert len(sizes) >= len(data) // BLOCK_SIZE - 1
+    with open(os.path.join(ftp_server.root, "steady.bin"), "rb") as delivered:
+        assert delivered.read() == data
     transfer.close()
 
 
 def test_a_temporary_file_of_another_file_is_never_resumed(tmp_path, ftp_server):
     target = ftp_target(ftp_server)
-    path = put(str(tmp_path / "spool"), "same.bin", os.urandom(2 * 1024 * 1024))
+    path = put(str(tmp_path / "spool"), "same.bin", os.urandom(UNHELD_SIZE))
+    partial = os.path.join(ftp_server.root, "same.bin.t")
     transfer = open_transfer(target, state_dir=str(tmp_path))
     with open(path, "rb") as source, pytest.raises(Interrupted):
-        transfer.send(source, "same.bin", cut_after(512 * 1024))
+        transfer.send(source, "same.bin", cut_once_held(512 * 1024, partial))
+    assert settled_size(partial) >= 512 * 1024
     os.unlink(path)  # that file went elsewhere; a new file takes its name
     fresh = os.urandom(1024 * 1024 + 5)
     path = put(str(tmp_path / "spool"), "same.bin", fresh)
