@@ -18,15 +18,16 @@ same name is never resumed.
 
 Round trips are what count across a WAN, so commands do not wait for each
 other where the protocol allows it. The STOR goes out with the data
-connection already open and the first blocks sent (all of a small file)
-before its go-ahead (150) is read. The rename sends RNFR and RNTO in one
-write, and, when another file follows at once, the PASV for that file too.
-A small file then takes three round trips (the data connection's handshake,
-the STOR's answers, the rename's answers) instead of five. A server that
-leaves a command sent early unanswered (it drops input that arrives before
-its answer), or refuses data sent before its STOR was answered, gets one
-command at a time from then on. FTPS and resumed uploads wait for each
-answer (TLS on the data connection starts only after the go-ahead).
+connection already open and the first block sent (all of a small file)
+before its go-ahead (150) is read; the rest goes after it. The rename sends
+RNFR and RNTO in one write, and, when another file follows at once, the PASV
+for that file too. A small file then takes three round trips (the data
+connection's handshake, the STOR's answers, the rename's answers) instead of
+five. A server that leaves a command sent early unanswered (it drops input
+that arrives before its answer), or refuses data sent before its STOR was
+answered, gets one command at a time from then on. FTPS and resumed uploads
+wait for each answer (TLS on the data connection starts only after the
+go-ahead).
 """
 
 from __future__ import annotations
