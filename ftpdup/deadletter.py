@@ -15,6 +15,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from ftpdup import moves
 from ftpdup.config.values import printable
 from ftpdup.logs import trail
 
@@ -27,8 +28,7 @@ def bury(path: str, dead_dir: str, reason: str, event: str = "dead_letter", **wh
 
     The reason is written first, then the file moves by rename (same
     filesystem), so it is never copied or truncated, and a full disk leaves
-    it where it was. One dead-letter directory has one writer at a time (its
-    carrier, or the manager once that carrier is stopped). who (lane,
+    it where it was; it never replaces another dead letter. who (lane,
     subscriber, instance) goes into the file's trail. Raise OSError if it
     cannot be moved.
     """
@@ -36,18 +36,23 @@ def bury(path: str, dead_dir: str, reason: str, event: str = "dead_letter", **wh
     os.makedirs(files, exist_ok=True)
     name = os.path.basename(path)
     size = os.lstat(path).st_size  # FileNotFoundError before anything is written
-    destination = os.path.join(files, name)
-    counter = 0
-    while os.path.lexists(destination):
-        counter += 1
-        destination = os.path.join(files, f"{name}.{counter}")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clean_reason = printable(" ".join(reason.split()))
-    stored = printable(os.path.basename(destination))
     original = urllib.parse.quote(os.fsencode(name), safe="")
-    with open(os.path.join(dead_dir, REASONS), "a", encoding="utf-8") as reasons:
-        reasons.write(f"{stamp}\t{stored}\t{clean_reason}\t{original}\n")
-    os.rename(path, destination)
+    counter = 0
+    while True:
+        destination = os.path.join(files, f"{name}.{counter}" if counter else name)
+        counter += 1
+        if os.path.lexists(destination):
+            continue
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stored = printable(os.path.basename(destination))
+        with open(os.path.join(dead_dir, REASONS), "a", encoding="utf-8") as reasons:
+            reasons.write(f"{stamp}\t{stored}\t{clean_reason}\t{original}\n")
+        try:
+            moves.move(path, destination)  # never over another dead letter
+            break
+        except FileExistsError:
+            continue
     log.warning(
         "dead letter %s -> %s: %s",
         printable(name),
@@ -110,28 +115,25 @@ def folders(data_root: str) -> list[str]:
         return []
 
 
-def replay(letter: DeadLetter, pending: str, spool: str, **who) -> bool:
+def replay(letter: DeadLetter, queue: tuple[str, str, str], **who) -> bool:
     """Put a dead letter back in its carrier's queue under its original name.
 
-    As the sprinkler does: a hard link into the carrier's pending folder
-    (which fails if the name is taken there), a rename into the spool (its
-    carrier sees it arrive) unless a file of that name is queued, then the
-    dead letter's unlink. The file is never lost: a crash leaves it pending
-    (the sprinkler publishes it when it starts) or queued, and still a dead
-    letter, delivered twice at worst. Return False (nothing moved) while a
-    file of that name is queued.
+    queue is the carrier's (pending, later, spool) folders. The file's age
+    starts again now (its modification time), then it moves into the spool
+    by a rename that never replaces a file: it is a dead letter or queued,
+    never lost nor doubled. Return False (nothing moved) while a version of
+    that name is queued (in the spool, or waiting before it).
     """
-    waiting = os.path.join(pending, letter.name)
+    pending, later, spool = queue
+    if os.path.lexists(os.path.join(pending, letter.name)) or any(
+        os.path.lexists(os.path.join(later, folder, letter.name)) for folder in _names(later)
+    ):
+        return False
+    os.utime(letter.path)
     try:
-        os.link(letter.path, waiting)
+        moves.move(letter.path, os.path.join(spool, letter.name))
     except FileExistsError:
         return False
-    queued = os.path.join(spool, letter.name)
-    if os.path.lexists(queued):
-        os.unlink(waiting)
-        return False
-    os.rename(waiting, queued)
-    os.unlink(letter.path)
     log.info(
         "replayed %s into %s",
         printable(letter.name),
@@ -139,6 +141,13 @@ def replay(letter: DeadLetter, pending: str, spool: str, **who) -> bool:
         extra=trail("replayed", file=letter.name, size=letter.size, **who),
     )
     return True
+
+
+def _names(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
 
 
 def purge(letter: DeadLetter, why: str, **who) -> None:

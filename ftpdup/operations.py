@@ -66,13 +66,13 @@ def deadletter_replay(host: Settings, instance: str, names: list[str], everythin
             return 2
     parts = instance.split(":")
     who = {"lane": parts[0], "subscriber": parts[1], "instance": (parts[2:] or [None])[0]}
-    pending, spool = layout.pending(instance), layout.spool(instance)
-    if not os.path.isdir(spool):
+    queue = (layout.pending(instance), layout.later(instance), layout.spool(instance))
+    if not os.path.isdir(layout.spool(instance)):
         log.error("%s has no queue on this host (is it still in Consul?)", instance)
         return 2
     busy = 0
     for letter in letters:
-        if not deadletter.replay(letter, pending, spool, **who):
+        if not deadletter.replay(letter, queue, **who):
             busy += 1
             log.warning("%s waits: a file of that name is queued", printable(letter.name))
     print(f"{len(letters) - busy} replayed, {busy} waiting behind a queued file of the same name")

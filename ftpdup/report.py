@@ -87,15 +87,22 @@ def collect(host: Settings, systemctl: Systemctl, selection: str = "") -> Report
     wanted = {("sprinkler", lane) for lane in manager.get("lanes", [])}
     wanted |= {("carrier", instance) for instance in manager.get("carriers", [])}
     held = set(manager.get("held", {}))
+    parked = dict(manager.get("parked", {}))
+    wanted |= {("carrier", queue) for queue in parked}
     units = systemctl.worker_states()
     found = {parse_unit_name(unit) for unit in units} - {None}
     summary = status.read(os.path.join(host.data_root, "status", SUMMARY)) or {}
+    queues = _queues_before_spools(host, {name for kind, name in wanted if kind == "sprinkler"})
     rows = []
     for kind, name in sorted(wanted | found, key=_lane_first):  # type: ignore[arg-type]
         if selection and not _selected(name, selection):
             continue
-        row = _row(host, kind, name, units.get(unit_name(kind, name), "inactive"), now, summary)
-        _judge(row, host, now, wanted=(kind, name) in wanted, held=name in held)
+        state = units.get(unit_name(kind, name), "none" if name in parked else "inactive")
+        row = _row(host, kind, name, state, now, summary)
+        if kind == "carrier":
+            _add_queue(row, queues.get(name, {}), now)
+        _judge(row, host, now, wanted=(kind, name) in wanted, held=name in held,
+               parked=parked.get(name, ""))  # fmt: skip
         rows.append(row)
     free = _free_percent(host.data_root)
     consul_error = manager.get("consul_error", "")
@@ -150,6 +157,31 @@ def _row(host: Settings, kind: str, name: str, state: str, now: float, summary: 
     )
 
 
+def _queues_before_spools(host: Settings, lanes: set[str]) -> dict[str, dict]:
+    """Return what each lane's sprinkler says of its outputs: versions queued before a
+    carrier's spool, and what a parked queue holds."""
+    found: dict[str, dict] = {}
+    for lane in lanes:
+        data = status.read(status.status_path(host.data_root, "sprinkler", lane)) or {}
+        outputs = data.get("outputs")
+        if isinstance(outputs, dict):
+            found.update(
+                {name: entry for name, entry in outputs.items() if isinstance(entry, dict)}
+            )
+    return found
+
+
+def _add_queue(row: Row, queue: dict, now: float) -> None:
+    """Count in a carrier's row the files its sprinkler holds for it before its spool (or,
+    for a parked queue, every file it holds)."""
+    if "files" in queue:
+        row.backlog_files = int(queue.get("files") or 0)
+        oldest = queue.get("oldest_mtime")
+        row.oldest_age_s = round(now - oldest, 1) if oldest else None
+    else:
+        row.backlog_files += int(queue.get("queued_before_spool") or 0)
+
+
 def dead_letters(host: Settings, kind: str, name: str, summary: dict | None = None) -> int:
     """Return how many files are in the dead letters of a carrier (or of a lane).
 
@@ -165,11 +197,15 @@ def dead_letters(host: Settings, kind: str, name: str, summary: dict | None = No
         return int((summary or {}).get("dead_letters", {}).get(name, 0))
 
 
-def _judge(row: Row, host: Settings, now: float, wanted: bool, held: bool) -> None:
+def _judge(row: Row, host: Settings, now: float, wanted: bool, held: bool,
+           parked: str = "") -> None:  # fmt: skip
     """Set the row's level and notes by the thresholds of the host settings."""
     levels = [OK]
     if held:
         row.notes.append("instance not passing in Consul: its files wait")
+        levels.append(WARNING)
+    elif parked:
+        row.notes.append(f"no worker ({parked}): its files wait")
         levels.append(WARNING)
     elif wanted and row.state != "active":
         row.notes.append("in Consul, not running on this host")

@@ -9,22 +9,46 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Output:
-    """One carrier fed by a sprinkler: where links wait, and the spool they are moved into."""
+    """One queue fed by a sprinkler: a carrier's, or a subscriber's with no worker now.
+
+    ``pending`` holds the next version of a name, ``later`` the versions after
+    it (``later/SEQ/NAME``), ``spool`` what the carrier sees. ``parked`` says
+    why no carrier reads this queue now ("" when one does): its files wait
+    and go to ``dead`` past the sprinkler's ``max_age``.
+    """
 
     instance: str
     pending: str
     spool: str
+    later: str = ""
+    dead: str = ""
+    parked: str = ""
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A subscriber's parked queue to hand over, at start, to the outputs named in ``into``
+    (the instances its Consul service has now)."""
+
+    instance: str
+    pending: str
+    spool: str
+    later: str
+    into: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SprinklerSpec:
-    """A lane's sprinkler: the incoming directory, its staging directory and its outputs."""
+    """A lane's sprinkler: the incoming directory, its staging directory, its outputs, the
+    parked queues to drain, how long a parked file may wait, and whether to sync each file
+    before taking it."""
 
     lane: str
     incoming: str
@@ -32,6 +56,9 @@ class SprinklerSpec:
     outputs: tuple[Output, ...] = ()
     exclude: tuple[str, ...] = ()
     status: str = ""
+    drains: tuple[Drain, ...] = ()
+    max_age: int = 86400
+    sync: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,7 +121,10 @@ def from_json(text: str):
         body = json.loads(text)
         kind = body.pop("kind")
         if kind == "sprinkler":
-            body["outputs"] = tuple(Output(**output) for output in body["outputs"])
+            body["outputs"] = tuple(_output(output) for output in body["outputs"])
+            body["drains"] = tuple(
+                Drain(**{**drain, "into": tuple(drain["into"])}) for drain in body.get("drains", ())
+            )
             body["exclude"] = tuple(body["exclude"])
             return SprinklerSpec(**body)
         if kind == "carrier":
@@ -103,6 +133,15 @@ def from_json(text: str):
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"worker spec is not valid: {error}") from None
     raise ValueError(f"worker spec has unknown kind {kind!r}")
+
+
+def _output(fields: dict) -> Output:
+    """Return the Output in fields; a spec written before later and dead existed gets them
+    beside its pending folder (DATA_ROOT/pending/INSTANCE)."""
+    root = os.path.dirname(os.path.dirname(fields["pending"]))
+    fields.setdefault("later", os.path.join(root, "later", fields["instance"]))
+    fields.setdefault("dead", os.path.join(root, "dead", fields["instance"]))
+    return Output(**fields)
 
 
 def load(path: str):

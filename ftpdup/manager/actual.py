@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
 from ftpdup.host.units import KINDS, Systemctl, spec_name, template_path, unit_name
 from ftpdup.host.vsftpd import PAM_SERVICE
-from ftpdup.layout import Layout
+from ftpdup.layout import QUEUE_KINDS, Layout
 from ftpdup.manager.plan import absent_path, manager_status_path
 from ftpdup.settings import Settings
 
@@ -30,8 +31,14 @@ class Actual:
     files: dict[str, str | None] = field(default_factory=dict)
     # ActiveState of every worker unit the manager knows of.
     active: dict[str, str] = field(default_factory=dict)
-    # Files in each lane's incoming directory: lane -> [(name, mtime)].
+    # Files in each lane's incoming directory: lane -> [(name, when it came in)].
     lane_files: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    # Files in a lane (incoming, staging) its sprinkler may not link: lane -> paths.
+    unfit: dict[str, list[str]] = field(default_factory=dict)
+    # Queue folders on disk (pending, later, spool): their names.
+    queues: set[str] = field(default_factory=set)
+    # Lane folders on disk (incoming, staging): their lanes.
+    lane_folders: set[str] = field(default_factory=set)
     # Held service instances: carrier instance -> when it stopped passing (time.time()).
     absent: dict[str, float] = field(default_factory=dict)
     # Dead letters: folder (carrier instance or lane) -> its files.
@@ -58,16 +65,43 @@ def _lane_record_name(file_name: str) -> str | None:
     return file_name[: -len(".json")] if file_name.endswith(".json") else None
 
 
-def _lane_files(directory: str) -> list[tuple[str, float]]:
+def _files(directory: str) -> list[tuple[str, os.stat_result]]:
+    """Return (name, stat) of the regular files in directory."""
     entries = []
     try:
         with os.scandir(directory) as scan:
             for entry in scan:
-                if entry.is_file(follow_symlinks=False):
-                    entries.append((entry.name, entry.stat(follow_symlinks=False).st_mtime))
+                try:
+                    if entry.is_file(follow_symlinks=False):
+                        entries.append((entry.name, entry.stat(follow_symlinks=False)))
+                except FileNotFoundError:
+                    continue
     except FileNotFoundError:
         pass
     return entries
+
+
+def _came_in(info: os.stat_result) -> float:
+    """Return when a lane file came into the lane: the later of its modification and its
+    status change (a rename into the lane, a write, a new time all set the latter)."""
+    return max(info.st_mtime, info.st_ctime)
+
+
+def _unfit(folder: str, gid: int | None) -> list[str]:
+    """Return the paths of folder's files that the group gid may not both read and write."""
+    return [
+        os.path.join(folder, name)
+        for name, info in _files(folder)
+        if gid is not None and (info.st_gid != gid or info.st_mode & 0o060 != 0o060)
+    ]
+
+
+def _folders(directory: str) -> set[str]:
+    try:
+        with os.scandir(directory) as scan:
+            return {entry.name for entry in scan if entry.is_dir(follow_symlinks=False)}
+    except FileNotFoundError:
+        return set()
 
 
 def managed_paths(host: Settings) -> list[str]:
@@ -93,16 +127,36 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
         actual.specs[kind] = _json_files(os.path.join(host.etc_dir, "workers", kind))
     actual.lanes = _json_files(os.path.join(host.etc_dir, "lanes"), _lane_record_name)
     actual.files = {path: read_text(path) for path in managed_files}
-    units = [unit_name(kind, name) for kind in KINDS for name in actual.specs[kind]]
-    actual.active = systemctl.active_states(units)
     layout = Layout(host.data_root)
-    actual.lane_files = {lane: _lane_files(layout.incoming(lane)) for lane in actual.lanes}
+    root = host.data_root
+    actual.queues = set().union(*(_folders(os.path.join(root, kind)) for kind in QUEUE_KINDS))
+    actual.lane_folders = _folders(layout.incoming("")) | _folders(layout.staging(""))
+    units = [unit_name(kind, name) for kind in KINDS for name in actual.specs[kind]]
+    units += [unit_name("carrier", name) for name in actual.queues - set(actual.specs["carrier"])]
+    actual.active = systemctl.active_states(units)
+    actual.lane_files = {
+        lane: [(name, _came_in(info)) for name, info in _files(layout.incoming(lane))]
+        for lane in actual.lanes
+    }
+    gid = _gid(host.service_group)
+    actual.unfit = {
+        lane: found
+        for lane in actual.lanes
+        if (found := _unfit(layout.incoming(lane), gid) + _unfit(layout.staging(lane), gid))
+    }
     actual.absent = _absent(actual.files[absent_path(host)])
     actual.dead_letters = {
         folder: deadletter.entries(layout.dead(folder))
         for folder in deadletter.folders(host.data_root)
     }
     return actual
+
+
+def _gid(group: str) -> int | None:
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
 
 
 def _absent(text: str | None) -> dict[str, float]:

@@ -14,10 +14,11 @@ import time
 from ftpdup import deadletter
 from ftpdup.deadletter import bury
 from ftpdup.host import accounts, files
-from ftpdup.host.units import Systemctl, SystemctlError, parse_unit_name
+from ftpdup.host.units import Systemctl, SystemctlError, parse_unit_name, unit_name
 from ftpdup.layout import Layout
 from ftpdup.lease import no_writer
-from ftpdup.manager.plan import Directory, Plan
+from ftpdup.manager.plan import Directory, Plan, Unfit
+from ftpdup.manager.plan.model import RUNNING
 from ftpdup.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,12 +98,14 @@ class Applier:
         self._vsftpd()
         for kind in ("sprinkler", "carrier"):
             self._units(kind)
-        for instance, reason in plan.bury_carriers.items():
-            self._bury_carrier(instance, reason)
+        self._bury_left_behind()
         for lane, reason in plan.remove_lanes.items():
-            self._remove_lane(lane, reason)
+            if files.remove(os.path.join(self.host.etc_dir, "lanes", f"{lane}.json")):
+                log.info("removed the record of lane %s: %s", lane, reason)
         for user, lane in plan.remove_accounts:
             self._try(f"removing account {user}", accounts.remove, user, lane)
+        for lane, unfit in plan.fix_owners.items():
+            self._fix_owners(lane, unfit)
         for lane, (minutes, names) in plan.expire.items():
             self._expire(lane, minutes, names)
         for folder, paths in plan.purge.items():
@@ -132,44 +135,90 @@ class Applier:
             if mine(units):
                 self.failures += self.systemctl.act_in_batches(verb, mine(units))
 
-    def _bury_carrier(self, instance: str, reason: str) -> None:
-        folders = (self.layout.pending(instance), self.layout.spool(instance))
+    def _bury_left_behind(self) -> None:
+        """Bury the queues and lane folders nothing wants, once their worker has stopped.
+
+        What fails (or a crash) leaves the folder, and the next pass, which
+        finds it on disk again, goes on with it.
+        """
+        plan = self.plan
+        units = {unit_name("carrier", name): name for name in plan.bury_queues}
+        units.update({unit_name("sprinkler", lane): lane for lane in plan.bury_lanes})
+        running = {
+            units[unit]
+            for unit, state in self.systemctl.active_states(list(units)).items()
+            if state in RUNNING
+        }
+        for instance, reason in plan.bury_queues.items():
+            if instance in running:
+                log.warning("queue %s left for the next pass: its carrier still runs", instance)
+            else:
+                self._try(f"burying the queue of {instance}", self._bury_queue, instance, reason)
+        for lane, reason in plan.bury_lanes.items():
+            if lane in running:
+                log.warning("lane %s left for the next pass: its sprinkler still runs", lane)
+            else:
+                self._try(f"burying the files of lane {lane}", self._bury_lane, lane, reason)
+
+    def _bury_queue(self, instance: str, reason: str) -> None:
+        """Move every file of the queue instance to its dead letters, then remove its folders.
+        Raise OSError."""
+        layout = self.layout
         parts = instance.split(":")
         who = {"lane": parts[0], "subscriber": parts[1], "instance": (parts[2:] or [None])[0]}
-        count = self._empty_into_dead(folders, self.layout.dead(instance), reason, **who)
-        shutil.rmtree(self.layout.state(instance), ignore_errors=True)
+        dead = layout.dead(instance)
+        later = layout.later(instance)
+        folders = [layout.spool(instance), layout.pending(instance)]
+        folders += [os.path.join(later, name) for name in sorted(_listing(later))] + [later]
+        count = self._empty_into_dead(folders, dead, reason, **who)
+        shutil.rmtree(layout.state(instance), ignore_errors=True)
         level = logging.WARNING if count else logging.INFO
-        log.log(
-            level,
-            "carrier %s removed (%s): %d queued files moved to %s",
-            instance,
-            reason,
-            count,
-            self.layout.dead(instance),
-        )
+        log.log(level, "queue %s removed (%s): %d files moved to %s", instance, reason, count, dead)
 
-    def _remove_lane(self, lane: str, reason: str) -> None:
+    def _bury_lane(self, lane: str, reason: str) -> None:
+        """Move every file left in a gone lane to its dead letters (an upload still being
+        written waits for the next pass), then remove its folders. Raise OSError."""
         folders = (self.layout.incoming(lane), self.layout.staging(lane))
         count = self._empty_into_dead(folders, self.layout.dead(lane), reason, lane=lane)
-        files.remove(os.path.join(self.host.etc_dir, "lanes", f"{lane}.json"))
         level = logging.WARNING if count else logging.INFO
         log.log(
-            level,
-            "lane %s removed: %d files left in it moved to %s",
-            lane,
-            count,
-            self.layout.dead(lane),
-        )
+            level, "lane %s removed: %d files left in it moved to %s",
+            lane, count, self.layout.dead(lane),
+        )  # fmt: skip
 
     def _empty_into_dead(self, folders, dead: str, reason: str, **who) -> int:
-        """Bury every file of folders in dead, remove the folders; return how many files."""
+        """Bury every file of folders in dead, remove the folders; return how many files.
+        Raise OSError (what is left stays for the next pass)."""
         count = 0
-        for folder in folders:
-            count += _bury_all(folder, dead, reason, **who)
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
-        self._give_to_workers(dead)
+        try:
+            for folder in folders:
+                count += _bury_all(folder, dead, reason, **who)
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
+        finally:
+            if count:
+                self._give_to_workers(dead)
         return count
+
+    def _fix_owners(self, lane: str, unfit: Unfit) -> None:
+        """Give the lane files its sprinkler may not link to the lane's account and group,
+        group read-write."""
+        try:
+            gid = grp.getgrnam(unfit.group).gr_gid
+        except KeyError:
+            return
+        fixed = 0
+        for path in unfit.paths:
+            try:
+                _give(path, unfit.uid, gid)
+                fixed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                self.failures += 1
+                log.error("giving %s to lane %s failed: %s", path, lane, error)
+        if fixed:
+            log.info("%d files of lane %s given to its account (group read-write)", fixed, lane)
 
     def _give_to_workers(self, folder: str) -> None:
         """Hand a dead-letter directory the manager wrote to the workers' user and group."""
@@ -200,10 +249,11 @@ class Applier:
         for name in names:
             path = os.path.join(folder, name)
             try:
-                if os.lstat(path).st_mtime >= limit:
+                info = os.lstat(path)
+                if max(info.st_mtime, info.st_ctime) >= limit:
                     continue
                 with no_writer(path) as idle:
-                    if idle:
+                    if idle is not None:
                         bury(path, self.layout.dead(lane), reason, "expired", lane=lane)
                         self._give_to_workers(self.layout.dead(lane))
             except FileNotFoundError:
@@ -216,22 +266,44 @@ class Applier:
 def _bury_all(folder: str, dead: str, reason: str, **who) -> int:
     """Move every regular file of folder to the dead letters; return how many.
 
-    who (lane, subscriber, instance) goes into each file's trail.
+    A file still open for writing (an upload in a lane) is left for the next
+    pass. who (lane, subscriber, instance) goes into each file's trail.
+    Raise OSError if a file cannot be moved.
     """
     count = 0
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return 0
-    for name in names:
+    for name in _listing(folder):
         path = os.path.join(folder, name)
         try:
-            if stat.S_ISREG(os.lstat(path).st_mode):
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            with no_writer(path) as idle:
+                if idle is None:
+                    continue
                 bury(path, dead, reason, **who)
-                count += 1
+            count += 1
         except FileNotFoundError:
             continue
     return count
+
+
+def _listing(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except FileNotFoundError:
+        return []
+
+
+def _give(path: str, uid: int, gid: int) -> None:
+    """Give the regular file at path (never a link) to uid:gid, group read-write."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        os.fchown(descriptor, uid, gid)
+        os.fchmod(descriptor, stat.S_IMODE(info.st_mode) & 0o777 | 0o660)
+    finally:
+        os.close(descriptor)
 
 
 def _ensure_directory(directory: Directory) -> None:

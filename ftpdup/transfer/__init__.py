@@ -64,6 +64,18 @@ class Transfer(abc.ABC):
     def close(self) -> None:
         """Close the connection, if any. The transfer reconnects if used again."""
 
+    def temporary_of(self, name: str) -> str | None:
+        """Return the name of the file whose temporary name at the target is name, or None.
+
+        An upload under a temporary name (``NAME + tmp_suff``) collides with a
+        file really named so: the carrier never sends the two at once.
+        """
+        return None
+
+    def holds_partial(self, name: str) -> bool:
+        """Return True if an upload of name was cut and is to be resumed at the target."""
+        return False
+
 
 def wire_name(name: str) -> bytes:
     """Return the bytes of a file name as the uploader sent them."""

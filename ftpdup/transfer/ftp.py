@@ -302,6 +302,15 @@ class FtpTransfer(Transfer):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(record)
 
+    def temporary_of(self, name: str) -> str | None:
+        suffix = self.target.tmp_suff
+        return name[: -len(suffix)] if suffix and name.endswith(suffix) else None
+
+    def holds_partial(self, name: str) -> bool:
+        record = self._record_path(wire_name(name))
+        remembered = _remembered(record) if record else None
+        return bool(remembered) and remembered.get("name") == wire_name(name).hex()
+
     def _session(self) -> ftplib.FTP:
         """Return a live session: probe an idle one with NOOP, reconnect if it is dead."""
         if self._ftp is not None and time.monotonic() - self._last_used > IDLE_PROBE_SECONDS:

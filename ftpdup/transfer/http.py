@@ -80,6 +80,12 @@ class HttpTransfer(Transfer):
             self._check("MOVE", final, self._request("MOVE", temporary, moved))
         return os.fstat(source.fileno()).st_size
 
+    def temporary_of(self, name: str) -> str | None:
+        suffix = self.target.tmp_suff
+        if self.target.atomic and suffix and name.endswith(suffix):
+            return name[: -len(suffix)]
+        return None
+
     def _put(self, source: BinaryIO, path: str, progress: Progress | None) -> None:
         """PUT the whole file to path; create missing directories first if allowed."""
         status = self._request("PUT", path, {}, source, progress)

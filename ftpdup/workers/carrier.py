@@ -256,12 +256,36 @@ class Carrier(Worker):
             reason = f"not delivered within max_age={self.spec.max_age} s"
             self._set_aside(mtime_ns, name, f"{reason}; last error: {retry.error or 'none'}")
             return
+        clash = self._clash(name)
+        if clash:
+            self._set_aside(mtime_ns, name, clash)
+            return
+        twin = name + self.spec.target.tmp_suff
+        moving = self.sessions is not None and twin in self.sessions.handed_out
+        if moving and self.transfer.temporary_of(twin) == name:
+            # The file named as this one's temporary name is moving: wait for it.
+            heapq.heappush(self.waiting, (time.monotonic() + FIRST_RETRY_DELAY, mtime_ns, name))
+            return
         self._transfer_started = time.monotonic()
         if self.sessions is not None:
             self.sessions.dispatch(mtime_ns, name)
             return
         outcome = attempt(self.transfer, self.spec.spool, name, self._progress, bool(self.ready))
         self.settle(mtime_ns, name, outcome)
+
+    def _clash(self, name: str) -> str:
+        """Return why name may not be sent now (it is the temporary name of a file queued
+        here, or of an upload to resume), or ""."""
+        other = self.transfer.temporary_of(name)
+        if other is None or not (other in self.sizes or self.transfer.holds_partial(other)):
+            return ""
+        suffix = self.spec.target.tmp_suff
+        return (
+            f"its name is the temporary name of {printable(other)!r}, which is being delivered "
+            f"to this subscriber: sending it would corrupt that upload or be overwritten by "
+            f"it; exclude '*{printable(suffix)}' in the lane or give the subscriber another "
+            "tmp_suff"
+        )
 
     def settle(self, mtime_ns: int, name: str, outcome: Outcome) -> None:
         """Account for what became of one attempt at a file (in the main thread)."""

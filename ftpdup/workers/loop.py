@@ -32,6 +32,8 @@ class Worker:
         self.report = StatusFile(status_path)
         # More descriptors whose data wakes the loop up (threads that finished work).
         self.wake_fds: list[int] = []
+        # Descriptors that wake the loop up and that the worker reads itself in step().
+        self.watch_fds: list[int] = []
 
     def prepare(self) -> None:
         """Create what the worker needs before it starts watching."""
@@ -76,7 +78,7 @@ class Worker:
         signal.signal(signal.SIGINT, self._on_signal)
         notifier = self.notifier
         self.prepare()
-        watcher = DirectoryWatcher(self.directory, [wake_read, *self.wake_fds])
+        watcher = DirectoryWatcher(self.directory, [wake_read, *self.wake_fds], self.watch_fds)
         try:
             self.rescan()
             notifier.ready(self.status())

@@ -306,6 +306,32 @@ def test_a_temporary_file_of_another_file_is_never_resumed(tmp_path, ftp_server)
     transfer.close()
 
 
+def test_a_file_named_as_an_uploads_temporary_name_never_corrupts_it(tmp_path, ftp_server):
+    """A big X is cut mid-upload (X.t holds part of it at the server); a lane file really
+    named X.t comes first in the queue. Sent, it would be renamed over the partial X.t and
+    X would resume from its size: a corrupt X. It is refused, with its reason, instead."""
+    target = ftp_target(ftp_server)
+    carrier = Carrier(
+        spec(tmp_path, target), open_transfer(target, state_dir=str(tmp_path / "state"))
+    )
+    carrier.prepare()
+    data = os.urandom(UNHELD_SIZE + 3)
+    path = put(carrier.spec.spool, "X", data)
+    partial = os.path.join(ftp_server.root, "X.t")
+    with open(path, "rb") as source, pytest.raises(Interrupted):
+        carrier.transfer.send(source, "X", cut_once_held(1024 * 1024, partial))
+    settled_size(partial)
+    put(carrier.spec.spool, "X.t", os.urandom(2 * 1024 * 1024), age=60)  # older: it goes first
+    drain(carrier)
+    with open(os.path.join(ftp_server.root, "X"), "rb") as delivered:
+        assert delivered.read() == data
+    assert sorted(os.listdir(ftp_server.root)) == ["X"]
+    assert os.listdir(os.path.join(carrier.spec.dead, "files")) == ["X.t"]
+    with open(os.path.join(carrier.spec.dead, "reasons.log")) as reasons:
+        assert "its name is the temporary name of 'X'" in reasons.read()
+    carrier.transfer.close()
+
+
 def test_a_stalled_transfer_fails_while_progress_keeps_being_reported(tmp_path):
     # Fault injection: a peer that accepts the connection and never reads
     # (no real server stalls on demand).

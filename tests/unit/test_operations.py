@@ -92,26 +92,37 @@ def test_metrics_text_escapes_labels_and_accumulates_buckets():
     assert text.count("# TYPE ftpdup_up gauge") == 1
 
 
-def test_a_replayed_dead_letter_returns_under_its_own_name(tmp_path):
-    spool, pending, dead = (str(tmp_path / name) for name in ("spool", "pending", "dead"))
+def test_a_replayed_dead_letter_returns_under_its_own_name_and_its_age_starts_again(tmp_path):
+    spool, pending, later, dead = (
+        str(tmp_path / name) for name in ("spool", "pending", "later", "dead")
+    )
+    queue = (pending, later, spool)
     for folder in (spool, pending):
         os.makedirs(folder)
     for data in (b"first", b"second"):  # two dead letters of one (not UTF-8) name
         path = os.path.join(spool, LATIN1)
         with open(path, "wb") as handle:
             handle.write(data)
+        os.utime(path, (1e9, 1e9))  # set aside long ago, for its age
         deadletter.bury(path, dead, "refused", lane="l", subscriber="s")
     letters = deadletter.entries(dead)
     assert [letter.name for letter in letters] == [LATIN1, LATIN1]
     assert sorted(os.listdir(os.path.join(dead, "files"))) == sorted([LATIN1, LATIN1 + ".1"])
     assert all(letter.reason == "refused" for letter in letters)
 
-    assert deadletter.replay(letters[0], pending, spool)
+    assert deadletter.replay(letters[0], queue)
     assert os.listdir(spool) == [LATIN1] and os.listdir(pending) == []
-    assert not deadletter.replay(letters[1], pending, spool)  # that name is queued: it waits
+    # Its age counts from the replay, so a carrier's max_age does not bury it at once.
+    assert time.time() - os.stat(os.path.join(spool, LATIN1)).st_mtime < 60
+    assert not deadletter.replay(letters[1], queue)  # that name is queued: it waits
     assert len(deadletter.entries(dead)) == 1 and os.listdir(pending) == []
     os.unlink(os.path.join(spool, LATIN1))  # delivered
-    assert deadletter.replay(deadletter.entries(dead)[0], pending, spool)
+    os.makedirs(os.path.join(later, "00000000000000000001"))
+    with open(os.path.join(later, "00000000000000000001", LATIN1), "wb") as handle:
+        handle.write(b"a newer version, queued behind a pending one")
+    assert not deadletter.replay(deadletter.entries(dead)[0], queue)  # a version waits: so does it
+    os.unlink(os.path.join(later, "00000000000000000001", LATIN1))
+    assert deadletter.replay(deadletter.entries(dead)[0], queue)
     with open(os.path.join(spool, LATIN1), "rb") as handle:
         assert handle.read() == b"second"
     assert deadletter.entries(dead) == []

@@ -51,6 +51,17 @@ def applied(snap: Snapshot, accounts=None, now: float = 1e9, actual=None, host=H
     for path in plan.removes:
         for kind in ("sprinkler", "carrier"):
             actual.specs[kind].pop(spec_name(path.rsplit("/", 1)[1]), None)
+    # The queues on disk: the carriers' (made by the manager) and the sprinklers' outputs.
+    actual.queues -= set(plan.bury_queues)
+    actual.lane_folders -= set(plan.bury_lanes)
+    for directory in plan.directories:
+        kind, name = directory.path.split("/")[-2:]
+        if kind in ("pending", "spool"):
+            actual.queues.add(name)
+        elif kind in ("incoming", "staging"):
+            actual.lane_folders.add(name)
+    for text in actual.specs["sprinkler"].values():
+        actual.queues |= {output.instance for output in specs.from_json(text).outputs}
     actual.active.update({unit: "active" for unit in plan.start | plan.enable})
     actual.active.update({unit: "inactive" for unit in plan.hold | plan.stop})
     return actual
@@ -96,7 +107,7 @@ def test_removed_subscriber_is_stopped_and_its_queue_buried():
     after = snapshot({"obs/settings": LANE, "obs/subscribers/a": FTP})
     plan = make_plan(after, HOST, applied(before), 0)
     assert plan.stop == {unit_name("carrier", "obs:b")}
-    assert plan.bury_carriers == {"obs:b": "subscriber b removed from lane obs"}
+    assert plan.bury_queues == {"obs:b": "subscriber b removed from lane obs"}
     assert plan.restart == {unit_name("sprinkler", "obs")}  # its outputs changed
     assert "/etc/ftpdup/workers/carrier/obs:b.json" in plan.removes
 
@@ -107,7 +118,7 @@ def test_broken_subscriber_keeps_its_carrier_and_the_sprinkler_keeps_feeding_it(
         {"obs/settings": LANE, "obs/subscribers/a": FTP, "obs/subscribers/b": {"mode": "gopher"}}
     )
     plan = make_plan(after, HOST, applied(before), 0)
-    assert plan.stop == plan.restart == set() and plan.bury_carriers == {}
+    assert plan.stop == plan.restart == set() and plan.bury_queues == {}
     assert any("'mode' must be" in error for error in plan.errors)
 
 
@@ -132,7 +143,8 @@ def test_removed_lane_removes_account_units_and_buries():
     assert plan.stop == {unit_name("sprinkler", "obs"), unit_name("carrier", "obs:a")}
     assert plan.remove_lanes == {"obs": "lane obs removed from Consul"}
     assert plan.remove_accounts == [("obsup", "obs")]
-    assert plan.bury_carriers == {"obs:a": "lane obs removed from Consul"}
+    assert plan.bury_queues == {"obs:a": "lane obs removed from Consul"}
+    assert plan.bury_lanes == {"obs": "lane obs removed from Consul"}
 
 
 def test_accounts_ftpdup_did_not_create_are_never_touched():
@@ -181,7 +193,7 @@ def test_an_instance_that_stops_passing_is_held_for_the_grace_then_buried():
     unit = unit_name("carrier", "obs:c:s-2")
 
     gone = make_plan(snapshot(values, one), host, actual, 1000.0)
-    assert gone.hold == {unit} and gone.stop == set() and gone.bury_carriers == {}
+    assert gone.hold == {unit} and gone.stop == set() and gone.bury_queues == {}
     assert "/etc/ftpdup/workers/carrier/obs:c:s\\x2d2.json" not in gone.removes
     # The sprinkler keeps feeding the held instance's spool: its spec is unchanged.
     assert "/etc/ftpdup/workers/sprinkler/obs.json" not in gone.writes
@@ -194,12 +206,12 @@ def test_an_instance_that_stops_passing_is_held_for_the_grace_then_buried():
     assert not later.changes()  # still within the grace: nothing to do
 
     back = make_plan(snapshot(values, two), host, actual, 1500.0)
-    assert back.start == {unit} and back.bury_carriers == {}
+    assert back.start == {unit} and back.bury_queues == {}
     assert json.loads(back.writes["/srv/dup/manager/absent.json"][0]) == {}
 
     past = make_plan(snapshot(values, one), host, actual, 1601.0)
     assert past.stop == {unit}
-    assert "not passing for longer than instance_grace=600 s" in past.bury_carriers["obs:c:s-2"]
+    assert "not passing for longer than instance_grace=600 s" in past.bury_queues["obs:c:s-2"]
 
 
 def test_the_instance_grace_defaults_to_carrier_max_age():

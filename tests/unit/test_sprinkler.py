@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 
 import pytest
 
+from ftpdup import deadletter, specs
+from ftpdup.desired import output
 from ftpdup.layout import Layout
-from ftpdup.specs import Output, SprinklerSpec
+from ftpdup.specs import Drain, SprinklerSpec
+from ftpdup.workers import sprinkler as sprinkler_module
 from ftpdup.workers.sprinkler import Sprinkler
 
 INSTANCES = ("lane:a", "lane:b", "lane:c")
@@ -24,7 +32,7 @@ def make(layout: Layout, instances=INSTANCES, exclude=()) -> Sprinkler:
         lane="lane",
         incoming=layout.incoming("lane"),
         staging=layout.staging("lane"),
-        outputs=tuple(Output(i, layout.pending(i), layout.spool(i)) for i in instances),
+        outputs=tuple(output(layout, i) for i in instances),
         exclude=tuple(exclude),
     )
     sprinkler = Sprinkler(spec)
@@ -55,7 +63,7 @@ def run_once(sprinkler: Sprinkler) -> None:
 def leftovers(layout: Layout) -> list[str]:
     return [
         name
-        for kind in ("incoming", "staging", "pending")
+        for kind in ("incoming", "staging", "pending", "later")
         for _, _, names in os.walk(os.path.join(layout.root, kind))
         for name in names
     ]
@@ -121,16 +129,214 @@ def test_same_name_waits_behind_the_older_file_and_both_are_kept(layout):
     write(os.path.join(lane, "same"), b"version 3")
     sprinkler.on_names(["same"])
     sprinkler.step()
-    assert read(os.path.join(layout.staging("lane"), "same")) == b"version 3"
-    # The carrier delivers version 1, then 2: each time the next version moves up.
+    assert os.listdir(lane) == [] and os.listdir(layout.staging("lane")) == []
+    assert versions_later(layout, "lane:a") == [b"version 3"]
+    # The carrier delivers version 1, then 2: each time the next version moves up at once
+    # (the spool is watched while a name waits for it).
     for expected in (b"version 2", b"version 3"):
         os.unlink(os.path.join(spool, "same"))
-        sprinkler.last_retry = 0
-        sprinkler.step()
-        sprinkler.last_retry = 0
         sprinkler.step()
         assert read(os.path.join(spool, "same")) == expected
     assert leftovers(layout) == []
+
+
+def versions_later(layout: Layout, instance: str) -> list[bytes]:
+    """Return the contents of the versions queued in instance's later folder, oldest first."""
+    folder = layout.later(instance)
+    if not os.path.isdir(folder):
+        return []
+    return [
+        read(os.path.join(folder, seq, name))
+        for seq in sorted(os.listdir(folder))
+        for name in os.listdir(os.path.join(folder, seq))
+    ]
+
+
+def test_any_number_of_versions_queue_in_order_and_hold_back_no_other_subscriber(layout):
+    sprinkler = make(layout)
+    lane = layout.incoming("lane")
+    sent = [f"version {number}".encode() for number in range(15)]
+    delivered: dict[str, list[bytes]] = {"lane:b": [], "lane:c": []}
+    for data in sent:
+        write(os.path.join(lane, "latest.xml"), data)
+        sprinkler.on_names(["latest.xml"])
+        sprinkler.step()
+        assert os.listdir(lane) == []  # the lane empties whatever the subscribers do
+        for healthy, got in delivered.items():  # their carriers deliver at once
+            path = os.path.join(layout.spool(healthy), "latest.xml")
+            got.append(read(path))
+            os.unlink(path)
+            sprinkler.step()
+    assert delivered == {"lane:b": sent, "lane:c": sent}
+    # "lane:a" is down: it holds every version, in order, none overwritten.
+    queued = [read(os.path.join(layout.spool("lane:a"), "latest.xml"))]
+    queued.append(read(os.path.join(layout.pending("lane:a"), "latest.xml")))
+    assert queued + versions_later(layout, "lane:a") == sent
+    # A restart reads the queue back as it was.
+    sprinkler = make(layout)
+    run_once(sprinkler)
+    got = []
+    for _ in sent:
+        path = os.path.join(layout.spool("lane:a"), "latest.xml")
+        got.append(read(path))
+        os.unlink(path)
+        sprinkler.step()
+    assert got == sent
+    assert leftovers(layout) == [] and versions_later(layout, "lane:a") == []
+
+
+def test_a_crash_in_the_fan_out_of_a_later_version_queues_it_once(layout):
+    make(layout)
+    for instance in INSTANCES:  # each output holds version 1 (spool) and 2 (pending)
+        write(os.path.join(layout.spool(instance), "n"), b"v1")
+        write(os.path.join(layout.pending(instance), "n"), b"v2")
+    staged = os.path.join(layout.staging("lane"), "n")
+    write(staged, b"v3")
+    # Version 3 had reached the later folder of "lane:a" only when the sprinkler died.
+    os.makedirs(os.path.join(layout.later("lane:a"), "00000000000000000007"))
+    os.link(staged, os.path.join(layout.later("lane:a"), "00000000000000000007", "n"))
+    sprinkler = make(layout)
+    run_once(sprinkler)
+    for instance in INSTANCES:
+        assert versions_later(layout, instance) == [b"v3"]
+    assert os.listdir(layout.staging("lane")) == []
+
+
+def test_a_file_moved_in_with_an_old_time_counts_its_age_from_its_taking(layout):
+    sprinkler = make(layout)
+    path = os.path.join(layout.incoming("lane"), "old.grib")
+    write(path, b"three days old")
+    three_days_ago = time.time() - 3 * 86400
+    os.utime(path, (three_days_ago, three_days_ago))
+    run_once(sprinkler)
+    for instance in INSTANCES:
+        taken = os.stat(os.path.join(layout.spool(instance), "old.grib")).st_mtime
+        assert abs(time.time() - taken) < 60
+
+
+def test_a_parked_queue_keeps_its_files_in_order_until_max_age(layout):
+    parked = output(
+        layout, "lane:svc", "subscriber svc: Consul service 's' has no passing instance"
+    )
+    spec = SprinklerSpec(
+        lane="lane",
+        incoming=layout.incoming("lane"),
+        staging=layout.staging("lane"),
+        outputs=(output(layout, "lane:a"), parked),
+        max_age=3600,
+    )
+    sprinkler = Sprinkler(spec)
+    sprinkler.prepare()
+    run_once(sprinkler)
+    lane = layout.incoming("lane")
+    for data in (b"one", b"two"):
+        write(os.path.join(lane, "same"), data)
+        sprinkler.on_names(["same"])
+        sprinkler.step()
+    write(os.path.join(lane, "other"), b"three")
+    sprinkler.on_names(["other"])
+    sprinkler.step()
+    assert leftovers(layout) == ["same", "same"]  # both queues' second version, pending
+    assert spooled(layout, "lane:svc") == {"same": b"one", "other": b"three"}
+    # Nothing is deleted; past max_age, files go to the dead letters with the reason.
+    an_hour_ago = time.time() - 3700
+    for path in (os.path.join(layout.spool("lane:svc"), "same"),
+                 os.path.join(layout.pending("lane:svc"), "same")):  # fmt: skip
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    sprinkler._sweep_parked()
+    letters = deadletter.entries(layout.dead("lane:svc"))
+    assert sorted(letter.name for letter in letters) == ["same", "same"]
+    assert all("has no passing instance" in letter.reason for letter in letters)
+    assert spooled(layout, "lane:svc") == {"other": b"three"}
+
+
+def test_a_parked_queue_is_handed_over_to_the_instances_oldest_version_first(layout):
+    parked = "lane:svc"
+    make(layout, instances=(parked,))
+    write(os.path.join(layout.spool(parked), "same"), b"one")
+    write(os.path.join(layout.pending(parked), "same"), b"two")
+    os.makedirs(os.path.join(layout.later(parked), "00000000000000000009"))
+    write(os.path.join(layout.later(parked), "00000000000000000009", "same"), b"three")
+    write(os.path.join(layout.spool(parked), "solo"), b"four")
+    instances = ("lane:svc:i1", "lane:svc:i2")
+    queue = (layout.pending(parked), layout.spool(parked), layout.later(parked))
+    spec = SprinklerSpec(
+        lane="lane",
+        incoming=layout.incoming("lane"),
+        staging=layout.staging("lane"),
+        outputs=tuple(output(layout, i) for i in instances),
+        drains=(Drain(parked, *queue, into=instances),),
+    )
+    sprinkler = Sprinkler(spec)
+    sprinkler.prepare()
+    run_once(sprinkler)
+    for instance in instances:
+        got = []
+        while os.path.exists(os.path.join(layout.spool(instance), "same")):
+            got.append(read(os.path.join(layout.spool(instance), "same")))
+            os.unlink(os.path.join(layout.spool(instance), "same"))
+            sprinkler.step()
+        assert got == [b"one", b"two", b"three"]
+        assert spooled(layout, instance) == {"solo": b"four"}
+    assert not any(os.path.exists(folder) for folder in queue)
+
+
+def test_an_upload_of_the_same_name_during_the_taking_never_writes_into_a_queue(
+    layout, monkeypatch
+):
+    """A new STOR of a name opens the file while the sprinkler holds its lease: the kernel
+    makes it wait, then lets it write into whatever file that was, wherever it went. The
+    file goes back to the lane for that upload instead of on to the spools."""
+    sprinkler = make(layout, instances=("lane:a",))
+    path = os.path.join(layout.incoming("lane"), "again")
+    write(path, b"old")
+    writers = []
+
+    def lease_then_writer(descriptor):
+        taken = real_lease(descriptor)
+
+        def upload():
+            handle = os.open(path, os.O_WRONLY | os.O_TRUNC)  # waits for the lease
+            os.write(handle, b"new upload")
+            os.close(handle)
+
+        writers.append(threading.Thread(target=upload))
+        writers[-1].start()
+        time.sleep(0.3)  # the writer is now waiting for the lease
+        return taken
+
+    real_lease = sprinkler_module.lease
+    monkeypatch.setattr(sprinkler_module, "lease", lease_then_writer)
+    run_once(sprinkler)
+    monkeypatch.setattr(sprinkler_module, "lease", real_lease)
+    writers[0].join(10)
+    assert spooled(layout, "lane:a") == {} and os.listdir(layout.staging("lane")) == []
+    assert read(path) == b"new upload"
+    sprinkler.next_busy_retry = 0
+    sprinkler.step()
+    assert spooled(layout, "lane:a") == {"again": b"new upload"}
+
+
+def test_a_sprinkler_without_leases_refuses_to_start(tmp_path):
+    """As an ordinary user without CAP_LEASE, the sprinkler cannot tell an upload in
+    progress from a complete file: it says so and does not start."""
+    top = tempfile.mkdtemp(prefix="ftpdup-nolease-")  # where an ordinary user may look
+    os.chmod(top, 0o777)
+    layout = Layout(os.path.join(top, "data"))
+    spec = SprinklerSpec("lane", layout.incoming("lane"), layout.staging("lane"))
+    spec_file = os.path.join(top, "spec.json")
+    with open(spec_file, "w") as handle:
+        handle.write(specs.to_json(spec))
+    source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
+         sys.executable, "-m", "ftpdup", "sprinkler", "lane", "--spec", spec_file],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": source},
+    )  # fmt: skip
+    shutil.rmtree(top)
+    assert result.returncode == 1, result.stderr
+    assert "lacks CAP_LEASE" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_file_open_for_writing_is_not_taken_until_closed(layout):

@@ -1,0 +1,54 @@
+"""The manager's status file: what Consul asks of this host, for ``ftpdup status``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ftpdup.desired import Desired
+from ftpdup.manager.plan.model import Plan, write_if_changed
+from ftpdup.settings import Settings
+
+
+def manager_status_path(host: Settings) -> str:
+    """Return where the manager tells ``ftpdup status`` what Consul asks of this host."""
+    return os.path.join(host.data_root, "status", "manager.json")
+
+
+def manager_status(lanes, carriers, held: dict, problems: list[str], consul_error: str,
+                   parked: dict | None = None) -> str:  # fmt: skip
+    """Return the text of the manager's status file (no clock: it changes with its content)."""
+    return (
+        json.dumps(
+            {
+                "lanes": sorted(lanes),
+                "carriers": sorted(carriers),
+                "held": held,
+                "parked": parked or {},
+                "problems": problems,
+                "consul_error": consul_error,
+            },
+            sort_keys=True,
+            indent=1,
+        )
+        + "\n"
+    )
+
+
+def parked_queues(desired: Desired) -> dict[str, str]:
+    """Return the parked queues of the applied lanes: queue -> why no carrier reads it."""
+    return {
+        output.instance: output.parked
+        for spec in desired.sprinklers.values()
+        for output in spec.outputs
+        if getattr(output, "parked", "")
+    }
+
+
+def plan_status(plan: Plan, desired: Desired, held: dict, actual, host: Settings) -> None:
+    """Plan the manager's status file: the workers Consul asks for, held instances, parked
+    queues, problems."""
+    text = manager_status(
+        desired.sprinklers, desired.carriers, held, plan.errors, "", parked_queues(desired)
+    )
+    write_if_changed(plan, actual, manager_status_path(host), text, 0o640)
