@@ -9,16 +9,26 @@ pass until it is empty, whatever stopped an earlier pass half-way.
 
 from __future__ import annotations
 
+import os
+
 from ftpdup.consul_source import Snapshot
 from ftpdup.desired import Desired
 from ftpdup.layout import Layout
 from ftpdup.manager.plan.model import Directory, Plan, Unfit
 from ftpdup.settings import Settings
 
+# The data root's folders the workers write in (tmpfiles.d makes them for the default root).
+WORKER_FOLDERS = ("staging", "pending", "later", "spool", "dead", "state")
+
 
 def plan_directories(plan: Plan, desired: Desired, host: Settings) -> None:
-    """Plan the folders of applied lanes (their FTP home and staging) and of carriers."""
+    """Plan the data root's folders, those of applied lanes (their FTP home and staging)
+    and those of carriers."""
     layout = Layout(host.data_root)
+    plan.directories.append(Directory(layout.incoming("").rstrip("/"), "root", "root", 0o755))
+    for kind in WORKER_FOLDERS:
+        folder = os.path.join(host.data_root, kind)
+        plan.directories.append(Directory(folder, host.service_user, host.service_group))
     for lane in desired.lanes.values():
         plan.directories.append(
             Directory(layout.incoming(lane.name), lane.user, host.service_group)
