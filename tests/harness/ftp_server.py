@@ -27,9 +27,14 @@ class FtpSubscriber:
         password: str = "subpw",
         namespace=None,
         permissions: str = "elradfmwMT",
+        history: bool = False,
     ) -> None:
         self.root = root
         self.permissions = permissions  # pyftpdlib's letters: "f" is rename
+        # With history, every file received is recorded (see received()).
+        self.history = (
+            os.path.join(workdir, f"ftp-{os.path.basename(root)}.history") if history else ""
+        )
         self.workdir = workdir
         self.user = user
         self.password = password
@@ -44,6 +49,7 @@ class FtpSubscriber:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyftpd.py")
         argv = [sys.executable, script, self.host, str(self.port), self.root]
         argv += [self.user, self.password, str(pasv), str(pasv + 20), self.permissions]
+        argv += [self.history] if self.history else []
         log = os.path.join(self.workdir, f"ftp-{self.port}.log")
         self.process = self.namespace.start(argv, log) if self.namespace else Process(argv, log)
         wait_for(
@@ -55,6 +61,14 @@ class FtpSubscriber:
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+    def received(self) -> list[tuple[str, str]]:
+        """Return (name, SHA-256) of every file received, in order (with history only)."""
+        try:
+            with open(self.history, encoding="utf-8", errors="surrogateescape") as log:
+                return [tuple(line.rstrip("\n").split("\t")) for line in log]  # type: ignore[misc]
+        except FileNotFoundError:
+            return []
 
 
 class HttpSubscriber:

@@ -46,6 +46,22 @@ class Pipeline:
             self.start_worker("sprinkler", lane, spec)
         return self
 
+    def reconcile(self) -> None:
+        """Do what the manager does when Consul changes: start new workers, stop gone ones,
+        restart those whose spec changed (the sprinkler last)."""
+        before = self.desired
+        assert before is not None
+        after = self.read()
+        for kind, old, new in (("carrier", before.carriers, after.carriers),
+                               ("sprinkler", before.sprinklers, after.sprinklers)):  # fmt: skip
+            for name in set(old) - set(new):
+                self.processes.pop(f"{kind}:{name}").stop()
+            for name, spec in new.items():
+                if old.get(name) != spec:
+                    if name in old:
+                        self.worker(kind, name).stop()
+                    self.start_worker(kind, name, spec)
+
     def start_worker(self, kind: str, name: str, spec) -> Process:
         process = start_worker(kind, name, spec, self.spec_dir, self.workdir, "debug")
         self.processes[f"{kind}:{name}"] = process

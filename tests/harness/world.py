@@ -12,6 +12,7 @@ from tests.harness.delivery import wait_until_held
 from tests.harness.ftp_server import FtpSubscriber, HttpSubscriber
 from tests.harness.ingest import VsftpdIngest
 from tests.harness.pipeline import Pipeline
+from tests.harness.servers import NginxDav
 
 
 class World:
@@ -26,7 +27,7 @@ class World:
         self.layout = Layout(os.path.join(self.root, "data"))
         os.makedirs(self.layout.root, mode=0o755)
         self.lane_users: dict[str, str] = {}
-        self.servers: list[FtpSubscriber | HttpSubscriber] = []
+        self.servers: list[FtpSubscriber | HttpSubscriber | NginxDav] = []
         self.destinations: dict[tuple[str, str], list[str]] = {}
         self.pipeline: Pipeline | None = None
 
@@ -49,9 +50,11 @@ class World:
         self.lane_users[lane] = user
         return user
 
-    def add_ftp_subscriber(self, lane: str, name: str, directory: str = ".", **extra):
+    def add_ftp_subscriber(
+        self, lane: str, name: str, directory: str = ".", history: bool = False, **extra
+    ):
         root = os.path.join(self.root, f"ftp-{lane}-{name}")
-        server = FtpSubscriber(root, self.root).start()
+        server = FtpSubscriber(root, self.root, history=history).start()
         self.servers.append(server)
         os.makedirs(os.path.join(root, directory), exist_ok=True)
         value = {
@@ -76,6 +79,24 @@ class World:
         self.agent.put(self.key(lane, f"subscribers/{name}"), value)
         self.destinations[(lane, name)] = [os.path.join(root, directory)]
         return server
+
+    def add_nginx_subscriber(self, lane: str, name: str) -> NginxDav:
+        """Start nginx (WebDAV; its access log counts every PUT) and subscribe it to lane."""
+        server = NginxDav(os.path.join(self.root, f"nginx-{lane}-{name}"), self.root).start()
+        self.servers.append(server)
+        value = {"mode": "http", "host": "127.0.0.1", "port": server.port}
+        self.agent.put(self.key(lane, f"subscribers/{name}"), value)
+        self.destinations[(lane, name)] = [server.root]
+        return server
+
+    def add_service_instance(self, service: str, number: int, directory: str) -> str:
+        """Start a WebDAV server, register it as an instance of service; return its folder."""
+        root = os.path.join(self.root, f"{service}-{number}")
+        server = HttpSubscriber(root, self.root).start()
+        self.servers.append(server)
+        os.makedirs(os.path.join(root, directory), exist_ok=True)
+        self.agent.register(service, f"{service}-{number}", server.port)
+        return os.path.join(root, directory)
 
     def add_service_subscriber(self, lane: str, name: str, instances: int, directory: str):
         service = f"svc-{self.tag}-{name}"
@@ -116,9 +137,9 @@ class World:
                     wait_until_held(root, files, timeout, self._logs)
 
     def queued_files(self) -> list[str]:
-        """Return every file left in incoming, staging, pending and spool directories."""
+        """Return every file left in incoming, staging and the queues (pending, later, spool)."""
         left = []
-        for kind in ("incoming", "staging", "pending", "spool"):
+        for kind in ("incoming", "staging", "pending", "later", "spool"):
             for folder, _, names in os.walk(os.path.join(self.layout.root, kind)):
                 left.extend(os.path.join(folder, name) for name in names)
         return left
