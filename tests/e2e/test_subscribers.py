@@ -226,6 +226,20 @@ def test_ftp_size_check_after_upload(root, base_dir):
         server.stop()
 
 
+def test_an_upload_the_server_kept_short_is_caught_by_the_size_check(root, caplog):
+    """The server answers 226 but keeps only part of the file (a fault a real server shows
+    only on a failing disk): the size check refuses the rename, the file is sent again."""
+    caplog.set_level(logging.INFO)
+    with faulty_carrier(root, {"short_stores": 1}, verify_size=True) as (server, worker):
+        files = {"whole.bin": os.urandom(300_000)}
+        queue(worker, files)
+        attempts(worker, 3)
+        assert delivered(server.folder, files)
+        assert sorted(os.listdir(server.folder)) == ["whole.bin"]
+        assert server.short_stored == 1
+        assert "size check: the server holds 150000 of 300000" in caplog.text
+
+
 # -- failures, classified --------------------------------------------------------------
 
 
@@ -333,13 +347,18 @@ class FaultyFtpServer(threading.Thread):
     show either fault. With drop_early_input it reads each command with one recv() and
     drops whatever came with it, as a server may do with a command sent before its
     answer to the previous one. With refuse_early_data it answers a STOR whose data
-    arrived before the command was read with 425."""
+    arrived before the command was read with 425. With short_stores it confirms an
+    upload of which it kept only half."""
 
-    def __init__(self, folder: str, drop_early_input=False, refuse_early_data=False) -> None:
+    def __init__(self, folder: str, drop_early_input=False, refuse_early_data=False,
+                 short_stores: int = 0) -> None:  # fmt: skip
         super().__init__(daemon=True)
         self.folder = folder
         self.drop_early_input = drop_early_input
         self.refuse_early_data = refuse_early_data
+        # The first short_stores uploads keep only their first half, and are confirmed.
+        self.short_stores = short_stores
+        self.short_stored = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.early_refused = 0
@@ -385,6 +404,14 @@ class FaultyFtpServer(threading.Thread):
                 os.rename(os.path.join(self.folder, os.fsdecode(renaming)),
                           os.path.join(self.folder, os.fsdecode(argument)))  # fmt: skip
                 answer = b"250 renamed"
+            elif command == b"SIZE":
+                path = os.path.join(self.folder, os.fsdecode(argument))
+                found = os.path.exists(path)
+                answer = b"213 %d" % os.path.getsize(path) if found else b"550 no such file"
+            elif command == b"DELE":
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.folder, os.fsdecode(argument)))
+                answer = b"250 deleted"
             elif command == b"QUIT":
                 control.sendall(b"221 bye\r\n")
                 return
@@ -404,9 +431,13 @@ class FaultyFtpServer(threading.Thread):
                     self.early_refused += 1
                     return b"425 Data came before its command."
                 control.sendall(b"150 go\r\n")
-                with open(os.path.join(self.folder, os.fsdecode(name)), "wb") as out:
+                path = os.path.join(self.folder, os.fsdecode(name))
+                with open(path, "wb") as out:
                     while block := connection.recv(65536):
                         out.write(block)
+                if self.short_stored < self.short_stores:
+                    self.short_stored += 1
+                    os.truncate(path, os.path.getsize(path) // 2)
         return b"226 done"
 
     def stop(self) -> None:
@@ -414,14 +445,15 @@ class FaultyFtpServer(threading.Thread):
 
 
 @contextlib.contextmanager
-def faulty_carrier(root: str, faults: dict, **extra):
+def faulty_carrier(root: str, faults: dict, verify_size: bool = False, **extra):
     """Yield (server, carrier) for a FaultyFtpServer with faults, stopping both after."""
     folder = os.path.join(root, "fake")
     os.makedirs(folder)
     server = FaultyFtpServer(folder, **faults)
     server.start()
     try:
-        target = Target("ftp", "127.0.0.1", server.port, user="u", password="p")
+        target = Target("ftp", "127.0.0.1", server.port, user="u", password="p",
+                        verify_size=verify_size)  # fmt: skip
         worker = carrier(os.path.join(root, "c"), target, max_age=3600, **extra)
         try:
             yield server, worker

@@ -72,7 +72,9 @@ pid {self.workdir}/nginx.pid;
 error_log {self.workdir}/error.log;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {self.workdir}/access.log;
+    log_format probe '$remote_addr - $remote_user [$time_local] "$request" $status '
+                     '$body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_injected"';
+    access_log {self.workdir}/access.log probe;
     client_body_temp_path {self.workdir}/body;
     server {{ {" ".join(server)} }}
 }}
@@ -90,6 +92,11 @@ http {{
         if self.process is not None and not self.process.alive():
             raise RuntimeError(f"nginx exited:\n{self.process.output()[-2000:]}")
         return port_open(self.port)
+
+    def log_lines(self) -> list[str]:
+        """Return the access log's lines (the last field: the request's X-Injected header)."""
+        with open(os.path.join(self.workdir, "access.log"), errors="replace") as handle:
+            return handle.read().splitlines()
 
     def requests(self, method: str, succeeded: bool = False) -> list[str]:
         """Return the paths of the requests of method in the access log (only 2xx: succeeded)."""

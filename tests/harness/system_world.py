@@ -62,12 +62,16 @@ class SystemWorld:
             raise ValueError(f"this world runs a server named {name!r} already")
 
     def add_ftp_subscriber(
-        self, lane: str, name: str, directory: str = ".", namespace=None
+        self, lane: str, name: str, directory: str = ".", namespace=None, history: bool = False
     ) -> FtpSubscriber:
-        """Start an FTP server (on loopback, or in namespace) and subscribe it to lane."""
+        """Start an FTP server (on loopback, or in namespace) and subscribe it to lane.
+
+        With history, the server records every file it receives (``received()``).
+        """
         self._claim(name)
         root = os.path.join(self.root, f"ftp-{name}")
-        server = FtpSubscriber(root, self.root, password=uuid.uuid4().hex, namespace=namespace)
+        server = FtpSubscriber(root, self.root, password=uuid.uuid4().hex, namespace=namespace,
+                               history=history)  # fmt: skip
         server.start()
         os.makedirs(os.path.join(root, directory), exist_ok=True)
         self.servers[name] = server

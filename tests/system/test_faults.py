@@ -16,9 +16,12 @@ pytestmark = pytest.mark.system
 
 
 def test_a_kill_storm_loses_truncates_and_fails_nothing(world):
-    seen = kill_storm(world, kills=int(os.environ.get("FTPDUP_KILLS", "50")))
+    kills = int(os.environ.get("FTPDUP_KILLS", "50"))
+    seen = kill_storm(world, kills=kills)
     print("\nkill storm:", json.dumps(seen))
-    assert seen["kills"] >= 50 and seen["files"] > 50
-    assert seen["delivered"] == seen["files"] * seen["subscribers"]  # byte-identical everywhere
+    # Kills that hit a running worker; one on a unit waiting to restart hits nothing.
+    assert seen["kills_landed"] >= max(10, kills // 4) and seen["files"] > 50
+    # Counted at the destinations: every file, byte-identical, at every subscriber.
+    assert seen["delivered"] == seen["files"] * seen["subscribers"]
     assert seen["temporary_names_left"] == [] and seen["failed_units"] == []
     assert seen["dead_letters"] == 0

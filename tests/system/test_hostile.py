@@ -8,6 +8,7 @@ other lanes; ``ftpdup check`` names every bad value with its key.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -52,12 +53,12 @@ def test_hostile_values_change_no_account_file_or_other_lane(world, container):
     for unit in units:
         world.wait_active(unit)
     wait_for(lambda: settled(container), 120, f"the manager to settle\n{world.journal()}")
-    spec_files = [
-        f"/etc/ftpdup/workers/sprinkler/{units[0].split('@')[1][: -len('.service')]}.json",
-        f"/etc/ftpdup/workers/carrier/{units[1].split('@')[1][: -len('.service')]}.json",
-    ]
+    sprinkler_spec = (
+        f"/etc/ftpdup/workers/sprinkler/{units[0].split('@')[1][: -len('.service')]}.json"
+    )
+    spec_files = [f"/etc/ftpdup/workers/carrier/{units[1].split('@')[1][: -len('.service')]}.json"]
     before = digests(container, WATCHED + spec_files)
-    pids = {unit: container.main_pid(unit) for unit in units}
+    pid = container.main_pid(units[1])
     good = world.lanes[lane]
     uid = good["uid"]
 
@@ -87,9 +88,15 @@ def test_hostile_values_change_no_account_file_or_other_lane(world, container):
         container.run("systemctl", "start", "ftpdup-manager.service", check=False)
         wait_for(lambda: settled(container), 120, f"the manager to settle\n{world.journal()}")
 
+        # The refused subscriber that had a carrier keeps it as it was; the new refused
+        # ones get a parked queue each, where the lane's files wait until they are fixed.
         assert digests(container, WATCHED + spec_files) == before
-        for unit in units:
-            assert container.main_pid(unit) == pids[unit]
+        assert container.main_pid(units[1]) == pid
+        with open(container.path(sprinkler_spec)) as handle:
+            outputs = {o["instance"]: o["parked"] for o in json.load(handle)["outputs"]}
+        assert outputs.pop(f"{lane}:ftpsub") == ""
+        assert sorted(outputs) == [f"{lane}:{sub}" for sub in ("crlf", "dir", "hst", "svc")]
+        assert all("refused" in why for why in outputs.values())
         for user in ("accpw", "acccr", "acczero", "accuid", "accglob"):
             assert container.run("getent", "passwd", user, check=False).returncode != 0
 

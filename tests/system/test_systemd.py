@@ -175,7 +175,7 @@ def test_removing_a_subscriber_then_the_lane_keeps_queued_files_as_dead_letters(
     with open(os.path.join(dead, "reasons.log")) as reasons:
         assert reasons.read().count(f"subscriber leaves removed from lane {lane}") == 4
     assert not os.path.exists(spool)
-    assert "queued files moved to" in container.journal("ftpdup-manager.service")
+    assert f"queue {lane}:leaves removed" in container.journal("ftpdup-manager.service")
 
     user = world.lanes[lane]["user"]
     world.agent.delete(world.key(lane, ""), recurse=True)

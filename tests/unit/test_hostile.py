@@ -23,6 +23,7 @@ from ftpdup.host.units import template_drop_in
 from ftpdup.specs import Target
 from ftpdup.transfer import TransferError, open_transfer
 from tests.harness.ftp_server import FtpSubscriber
+from tests.harness.servers import NginxDav
 
 PREFIX = "ftp_duplicator/incoming_directories"
 LANE = {"user": "obsup", "password": "pw", "uid": 3001}
@@ -287,12 +288,24 @@ def test_ftp_commands_are_never_built_from_unchecked_text(tmp_path, ftp_server, 
 
 
 def test_http_requests_are_never_built_from_unchecked_text(tmp_path):
-    source = tmp_path / "f"
-    source.write_bytes(b"x")
-    for target in (
-        Target("http", "h\r\nX: y", 80),
-        Target("http", "127.0.0.1", 1, user="u", password="p\r\nX-Injected: 1"),
-    ):
-        with open(source, "rb") as handle, pytest.raises(TransferError):
-            open_transfer(target).send(handle, "a\r\nb")
-    assert os.path.exists(source)
+    """A password and a file name holding a line break reach a real server (nginx) as
+    what they are, never as a header of their own: nginx logs the X-Injected header of
+    each request ("-": none) and the path as it came."""
+    server = NginxDav(str(tmp_path / "web"), str(tmp_path)).start()
+    try:
+        source = tmp_path / "f"
+        source.write_bytes(b"x")
+        target = Target("http", "127.0.0.1", server.port, user="u",
+                        password="p\r\nX-Injected: 1")  # fmt: skip
+        transfer = open_transfer(target)
+        with open(source, "rb") as handle:
+            transfer.send(handle, "a\r\nX-Injected: 2\r\nb")
+        transfer.close()
+        (line,) = server.log_lines()
+        assert '"PUT /a%0D%0AX-Injected%3A%202%0D%0Ab HTTP/1.1" 201' in line
+        assert line.endswith('"-"')  # the request carried no X-Injected header
+        assert os.listdir(server.root) == ["a\r\nX-Injected: 2\r\nb"]
+    finally:
+        server.stop()
+    with open(source, "rb") as handle, pytest.raises(TransferError):
+        open_transfer(Target("http", "h\r\nX: y", 80)).send(handle, "f")
