@@ -89,6 +89,8 @@ def entries(dead_dir: str) -> list[DeadLetter]:
                     reasons[fields[1]] = (fields[2], os.fsdecode(original))
     except FileNotFoundError:
         pass
+    except OSError as error:  # the files are still listed, without their reasons
+        log.warning("cannot read the reasons of %s: %s", dead_dir, error)
     found = []
     try:
         with os.scandir(files) as scan:

@@ -95,7 +95,8 @@ def test_a_name_sent_again_during_an_outage_reaches_every_subscriber_in_order(wo
 def test_a_service_without_instances_keeps_its_files_until_one_registers(world, container):
     lane = world.add_lane("svcwait")
     service = f"svcwait-{world.tag}"
-    world.put_subscriber(lane, "cluster", {"mode": "http", "consul_service": service})
+    value = {"mode": "http", "consul_service": service, "directory": "store"}
+    world.put_subscriber(lane, "cluster", value)
     world.wait_active(world.unit("sprinkler", lane))
     files = {f"wait-{number}.dat": os.urandom(900 + number) for number in range(5)}
     world.upload(lane, files)
@@ -185,9 +186,12 @@ def test_a_carrier_killed_after_the_confirmation_sends_again_and_loses_nothing(w
     crashed = [name for name in os.listdir(state) if name.startswith("crashed-on-")]
     deliveries = count_deliveries(web)
     duplicates = sum(count - 1 for count in deliveries.values())
+    print(f"\n{len(crashed)} crashes after a confirmation, {duplicates} files sent again")
     assert len(crashed) >= 3, crashed
-    # Each file confirmed but not yet deleted when the carrier died went again: once more.
-    assert duplicates == len(crashed) and set(deliveries) == set(files)
+    # Each file confirmed but not deleted yet when the carrier died went again (with it,
+    # those delivered just before, whose deletion had not happened yet).
+    assert all(deliveries[name[len("crashed-on-") :]] >= 2 for name in crashed)
+    assert set(deliveries) == set(files)
     assert int(container.show(unit, "NRestarts")) >= len(crashed)
     assert not os.path.exists(os.path.join(container.path(world.layout.dead(f"{lane}:web"))))
 
