@@ -29,6 +29,7 @@ CASES = [
     ("ftplib", "import ftplib"),
     ("http.client", "import http.client"),
     ("ssl", "import ssl"),
+    ("sdnotify", "import sdnotify"),
     ("pyinotify (not used)", "import pyinotify"),
     ("requests (not used by workers)", "import requests"),
     ("consul (not used by workers)", "import consul"),

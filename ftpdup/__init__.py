@@ -3,7 +3,7 @@
 import os
 import sys
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # A distribution package may ship libraries the distribution lacks (py-consul
 # on EL9) in a private folder; when it exists, its copies are the ones the

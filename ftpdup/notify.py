@@ -1,9 +1,11 @@
 """Adapter: tell systemd (sd_notify) that a worker is ready, alive, busy or stopping.
 
-The protocol is one datagram to the AF_UNIX socket named in $NOTIFY_SOCKET.
-A message that matters for the unit's state (READY=1, STOPPING=1) is sent
-again until systemd takes it: a lost READY=1 would leave the unit
-"activating" until its start timeout. Watchdog pings and STATUS= are sent
+The protocol is one datagram to the AF_UNIX socket named in $NOTIFY_SOCKET,
+sent with the sdnotify library. Its notifier is made with ``debug=True``, so
+that a failed send raises instead of being ignored: a message that matters
+for the unit's state (READY=1, STOPPING=1) is sent again, on a new
+connection, until systemd takes it (a lost READY=1 would leave the unit
+"activating" until its start timeout). Watchdog pings and STATUS= are sent
 once; the next one follows soon enough.
 """
 
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from typing import Callable
+
+import sdnotify
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +29,10 @@ STATUS_INTERVAL = 1.0
 class Notifier:
     """Send READY, WATCHDOG, STATUS, EXTEND_TIMEOUT and STOPPING to systemd; no-op outside it."""
 
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
-        environ = os.environ if environ is None else environ
-        self._address = _socket_address(environ.get("NOTIFY_SOCKET", ""))
-        self._socket: socket.socket | None = None
-        usec = environ.get("WATCHDOG_USEC", "")
+    def __init__(self) -> None:
+        self._address = _socket_address(os.environ.get("NOTIFY_SOCKET", ""))
+        self._notifier: sdnotify.SystemdNotifier | None = None
+        usec = os.environ.get("WATCHDOG_USEC", "")
         watchdog = int(usec) / 1e6 if usec.isdigit() and int(usec) > 0 else 0.0
         # An idle worker wakes up every half watchdog period to ping, no more often.
         self.watchdog_interval = watchdog / 2
@@ -97,12 +99,13 @@ class Notifier:
     def _send(self, message: str, important: bool = False) -> None:
         if self._address is None:
             return
-        data = message.encode("utf-8", "backslashreplace")
+        # sdnotify sends text as latin-1: these are the message's UTF-8 bytes.
+        text = message.encode("utf-8", "backslashreplace").decode("latin-1")
         deadline = time.monotonic() + (IMPORTANT_RETRY_SECONDS if important else 0)
         delay = 0.05
         while True:
             try:
-                self._connected().sendall(data)
+                self._connected().notify(text)
                 return
             except OSError as error:
                 self._close()
@@ -113,22 +116,20 @@ class Notifier:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _connected(self) -> socket.socket:
-        if self._socket is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            sock.settimeout(5.0)
-            try:
-                sock.connect(self._address)
-            except OSError:
-                sock.close()
-                raise
-            self._socket = sock
-        return self._socket
+    def _connected(self) -> sdnotify.SystemdNotifier:
+        """Return the connected notifier. Raise OSError if the socket cannot be reached."""
+        if self._notifier is None:
+            notifier = sdnotify.SystemdNotifier(debug=True)
+            # A datagram PID 1 cannot take at once must not hold the worker for long.
+            notifier.socket.settimeout(5.0)
+            os.set_inheritable(notifier.socket.fileno(), False)
+            self._notifier = notifier
+        return self._notifier
 
     def _close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        if self._notifier is not None:
+            self._notifier.socket.close()
+            self._notifier = None
 
 
 def _socket_address(value: str) -> str | bytes | None:

@@ -48,12 +48,12 @@ def test_setuptools_53_on_python_39_builds_the_whole_package(tmp_path):
         check=True,
     )
     (wheel,) = os.listdir(tmp_path / "out")
-    assert wheel == "ftpdup-0.1.0-py3-none-any.whl"
+    assert wheel == "ftpdup-0.2.0-py3-none-any.whl"
     with zipfile.ZipFile(tmp_path / "out" / wheel) as archive:
         names = set(archive.namelist())
-        metadata = archive.read("ftpdup-0.1.0.dist-info/METADATA").decode()
-        entry_points = archive.read("ftpdup-0.1.0.dist-info/entry_points.txt").decode()
-    assert "Name: ftpdup\n" in metadata and "Version: 0.1.0\n" in metadata
+        metadata = archive.read("ftpdup-0.2.0.dist-info/METADATA").decode()
+        entry_points = archive.read("ftpdup-0.2.0.dist-info/entry_points.txt").decode()
+    assert "Name: ftpdup\n" in metadata and "Version: 0.2.0\n" in metadata
     for requirement in ("py-consul", "requests", "jinja2"):
         assert f"Requires-Dist: {requirement}" in metadata
     assert "ftpdup = ftpdup.cli:main" in entry_points

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 from ftpdup import notify
 from ftpdup.notify import Notifier
 
 
-def listening(tmp_path) -> tuple[socket.socket, Notifier]:
+def listening(tmp_path, monkeypatch) -> tuple[socket.socket, Notifier]:
     path = str(tmp_path / "notify")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(path)
     server.settimeout(0.1)
-    return server, Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "4000000"})
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "4000000")
+    return server, Notifier()
 
 
 def received(server: socket.socket) -> list[str]:
@@ -26,7 +29,7 @@ def received(server: socket.socket) -> list[str]:
 
 
 def test_ready_then_a_status_made_only_when_it_is_sent(tmp_path, monkeypatch):
-    server, notifier = listening(tmp_path)
+    server, notifier = listening(tmp_path, monkeypatch)
     notifier.ready("starting")
     assert received(server) == ["READY=1\nSTATUS=starting"]
     calls = []
@@ -48,8 +51,8 @@ def test_ready_then_a_status_made_only_when_it_is_sent(tmp_path, monkeypatch):
     assert received(server) == []
 
 
-def test_watchdog_pings_every_half_period_and_bounds_the_loop_wait(tmp_path):
-    server, notifier = listening(tmp_path)
+def test_watchdog_pings_every_half_period_and_bounds_the_loop_wait(tmp_path, monkeypatch):
+    server, notifier = listening(tmp_path, monkeypatch)
     notifier.ping()
     notifier.ping()
     assert received(server) == ["WATCHDOG=1"]
@@ -57,10 +60,26 @@ def test_watchdog_pings_every_half_period_and_bounds_the_loop_wait(tmp_path):
     assert notifier.loop_timeout(0.5) == 0.5
 
 
-def test_outside_systemd_nothing_is_sent():
-    notifier = Notifier({})
+def test_outside_systemd_nothing_is_sent(monkeypatch):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    notifier = Notifier()
     assert not notifier.enabled
     notifier.ready("x")
     notifier.status("y")
     assert notifier.flush() is None
     assert notifier.loop_timeout(None) is None
+
+
+def test_a_ready_systemd_does_not_take_yet_is_sent_again_until_it_does(tmp_path, monkeypatch):
+    """sdnotify raises on a failed send (debug=True): the notifier tries again, on a new
+    connection, until PID 1's socket takes READY=1."""
+    path = str(tmp_path / "late")
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    notifier = Notifier()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.settimeout(5)
+    later = threading.Timer(0.4, server.bind, args=(path,))
+    later.start()
+    notifier.ready("started, café ✓")  # not latin-1: goes as its UTF-8 bytes
+    later.join()
+    assert server.recv(4096).decode() == "READY=1\nSTATUS=started, café ✓"
