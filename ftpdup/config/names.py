@@ -6,7 +6,8 @@ import re
 
 MAX_NAME_LENGTH = 100
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-_UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]*")
+# What EL's useradd accepts (shadow-utils): letters of either case, digits, '_', '.', '-'.
+_UNIX_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _SYSTEMD_KEEP = re.compile(r"[A-Za-z0-9:_.]")
 _SYSTEMD_HEX = re.compile(r"\\x([0-9a-fA-F]{2})")
 
@@ -36,7 +37,7 @@ def unix_user_problem(user: str) -> str | None:
     if not _UNIX_USER.fullmatch(user) or len(user) > 32:
         return (
             f"user name {user!r} is not a valid account name "
-            "(lowercase letters, digits, '_', '-', at most 32, not starting with a digit or '-')"
+            "(letters, digits, '_', '.', '-', at most 32, not starting with a digit, '.' or '-')"
         )
     return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ftpdup.config.literal import ValueDecodeError, decode_mapping
+from ftpdup.config.literal import ValueDecodeError, decode_with_warnings
 from ftpdup.config.model import FTP, HTTP, Config, Lane, Problem, Subscriber
 from ftpdup.config.names import name_problem, unix_user_problem
 from ftpdup.config.values import (
@@ -149,10 +149,12 @@ def _parse_lane(
 def _decode(entry: Entry, path: str, problems: list[Problem]) -> dict[str, Any] | None:
     """Return the dictionary in entry, or None after recording why it cannot be read."""
     try:
-        return decode_mapping(entry.value)
+        value, warnings = decode_with_warnings(entry.value)
     except ValueDecodeError as error:
         problems.append(Problem(path, str(error)))
         return None
+    problems.extend(Problem(path, warning, warning=True) for warning in warnings)
+    return value
 
 
 def _lane_fields(
@@ -164,11 +166,16 @@ def _lane_fields(
     user = check.string("user", required=True, max_length=MAX_USER_LENGTH)
     if user is not None and unix_user_problem(user):
         errors.append(Problem(path, f"'user': {unix_user_problem(user)}"))
-    password = check.string("password", required=True, secret=True)
+    password = check.string("password", required=True, secret=True, numbers=True)
     uid = check.integer("uid", required=True, minimum=1, maximum=MAX_UID)
-    lifetime = check.integer("lifetime", minimum=1, maximum=MAX_LIFETIME_MINUTES)
+    lifetime = check.integer("lifetime", minimum=0, maximum=MAX_LIFETIME_MINUTES)
+    if lifetime == 0:
+        problems.append(Problem(path, "'lifetime' 0: every file left in the lane (excluded, "
+                                      "or not taken) is set aside at each manager pass; "
+                                      "ftp-duplicator deleted them", warning=True))  # fmt: skip
     exclude = check.string_list("exclude")
     _warn_unknown(settings, LANE_KEYS, path, problems)
+    problems.extend(check.warnings)
     problems.extend(errors)
     if errors:
         return None
@@ -195,6 +202,7 @@ def _parse_subscriber(
     errors: list[Problem] = []
     check = _Checker(value, path, errors)
     mode = check.string("mode", required=True)
+    mode = mode.lower() if mode is not None else None
     if mode is not None and mode not in (FTP, HTTP):
         errors.append(Problem(path, f'\'mode\' must be "ftp" or "http", not {mode!r}'))
     service = check.string("consul_service", alias="service_consul")
@@ -210,13 +218,19 @@ def _parse_subscriber(
     if service is not None and host is not None:
         errors.append(Problem(path, "give either 'host' or 'consul_service', not both"))
     port = check.integer("port", minimum=1, maximum=65535)
+    if port is not None and service is not None:
+        check.warn("'port' is ignored with 'consul_service': each instance's own port is used, "
+                   "as ftp-duplicator did")  # fmt: skip
+        port = None
     connections = check.integer("connections", minimum=1, maximum=MAX_CONNECTIONS)
     user = check.string("user", max_length=MAX_USER_LENGTH)
     if mode == HTTP and user is not None and ":" in user:
         errors.append(Problem(path, "'user' must not contain ':' with mode \"http\" (basic auth)"))
-    password = check.string("password", alias="passwd", secret=True)
-    directory = check.string("directory", max_length=MAX_DIRECTORY_LENGTH) or "."
-    tmp_suff = check.string("tmp_suff", max_length=MAX_SUFFIX_LENGTH)
+    password = check.string("password", alias="passwd", secret=True, numbers=True)
+    # "": the login folder (FTP) or the server's root (HTTP), as "." is.
+    directory = check.string("directory", max_length=MAX_DIRECTORY_LENGTH, empty=True) or "."
+    # "": no temporary name, the file is written under its own name.
+    tmp_suff = check.string("tmp_suff", max_length=MAX_SUFFIX_LENGTH, empty=True)
     if mode == FTP and (user is None or password is None):
         errors.append(Problem(path, "'user' and 'password' are required with mode \"ftp\""))
     if tmp_suff is not None and "/" in tmp_suff:
@@ -229,6 +243,7 @@ def _parse_subscriber(
     if mode == FTP and (flags["atomic"] or flags["mkcol"]):
         errors.append(Problem(path, "'atomic' and 'mkcol' are for mode \"http\" (WebDAV)"))
     _warn_unknown(value, SUBSCRIBER_KEYS, path, problems)
+    problems.extend(check.warnings)
     problems.extend(errors)
     if errors:
         return None
@@ -264,10 +279,17 @@ class _Checker:
         self.value = value
         self.path = path
         self.errors = errors
+        self.warnings: list[Problem] = []
+
+    def warn(self, message: str) -> None:
+        """Record a warning: the value is used, with a meaning worth knowing."""
+        self.warnings.append(Problem(self.path, message, warning=True))
 
     def _get(self, key: str, alias: str | None, required: bool) -> Any:
-        """Return the value of key (or of its alias), None if absent."""
+        """Return the value of key (or of its alias), None if absent; warn if both are given."""
         if key in self.value:
+            if alias is not None and alias in self.value:
+                self.warn(f"both {key!r} and {alias!r} are given: {key!r} is used")
             return self.value[key]
         if alias is not None and alias in self.value:
             return self.value[alias]
@@ -282,15 +304,23 @@ class _Checker:
         alias: str | None = None,
         max_length: int = MAX_SECRET_LENGTH,
         secret: bool = False,
+        numbers: bool = False,
+        empty: bool = False,
     ) -> str | None:
-        """Return the non-empty, safe string under key, or None (recording a problem if bad).
+        """Return the safe string under key, or None (recording a problem if bad).
 
         Safe: at most max_length characters, valid Unicode, no control
         characters. The value of a secret is never quoted in a problem.
+        numbers: an integer is taken as its digits (a password written
+        123456 in a Python literal). empty: "" is a value.
         """
         found = self._get(key, alias, required)
         if found is None:
             return None
+        if numbers and isinstance(found, int) and not isinstance(found, bool):
+            found = str(found)
+        if isinstance(found, str) and not found and empty:
+            return found
         if not isinstance(found, str) or not found:
             self.errors.append(Problem(self.path, f"{key!r} must be a non-empty string"))
             return None
@@ -310,6 +340,8 @@ class _Checker:
         text = found.strip() if isinstance(found, str) else ""
         if text.isascii() and text.isdigit() and len(text) <= 20:
             found = int(text)
+        if isinstance(found, float) and found.is_integer() and abs(found) < 2**63:
+            found = int(found)  # 60.0, as a Python literal or JSON may hold it
         if isinstance(found, bool) or not isinstance(found, int):
             self.errors.append(
                 Problem(self.path, f"{key!r} must be an integer, not {shown_value(found)}")

@@ -128,7 +128,8 @@ class FtpTransfer(Transfer):
                     self._store(ftp, source, temporary, offset, progress)
             if offset or self.target.verify_size:
                 self._check_size(ftp, temporary, info.st_size, record)
-            self._rename(ftp, temporary, remote, more)
+            if temporary != remote:  # tmp_suff "": written under its own name, no rename
+                self._rename(ftp, temporary, remote, more)
         except ftplib.error_temp as error:
             if str(error).startswith("421"):  # the server is closing the session
                 self.close()

@@ -71,7 +71,7 @@ class HttpTransfer(Transfer):
         Return its size. Any 2xx succeeds.
         """
         final = target_path(self.target, name)
-        if not self.target.atomic:
+        if not (self.target.atomic and self.target.tmp_suff):
             self._put(source, final, progress)
         else:
             temporary = target_path(self.target, name, self.target.tmp_suff)

@@ -120,7 +120,7 @@ def test_every_problem_of_one_value_is_collected():
     messages = sorted(problem.message for problem in config.problems)
     assert messages == [
         "'exclude' must be a list of glob patterns",
-        "'lifetime' must be between 1 and 5270400, not -1",
+        "'lifetime' must be between 0 and 5270400, not -1",
         "'password' is required",
         "'uid' must be between 1 and 2147483647, not 0",
         "'user' is required",
@@ -266,3 +266,68 @@ def test_tls_and_webdav_options_of_a_subscriber():
     assert "'atomic' and 'mkcol' are for mode \"http\"" in messages["badftp"]
     assert messages["halfcert"] == "'cert_file' and 'key_file' go together"
     assert messages["relative"] == "'ca_file' must be an absolute path"
+
+
+# -- trees migrated from ftp-duplicator: what it took is taken, with the same meaning ---
+
+
+def test_values_the_old_tool_took_are_taken_with_the_same_meaning():
+    config = parse_tree(
+        tree(
+            {
+                "Old.Lane/settings": "{'user': 'Transmet.Fac', 'password': 123456, "
+                "'uid': 501.0, 'lifetime': 0, 'exclude': ['*.t']}",
+                "Old.Lane/subscribers/root": "{'mode': 'FTP', 'host': 'meaux', 'user': 'b', "
+                "'passwd': 42, 'directory': '', 'tmp_suff': ''}",
+                "Old.Lane/subscribers/web": {"mode": "HTTP", "host": "w", "port": 8080.0},
+            }
+        )
+    )
+    assert config.errors() == []
+    (lane,) = config.lanes
+    assert (lane.user, lane.password, lane.uid, lane.lifetime) == ("Transmet.Fac", "123456", 501, 0)
+    root, web = lane.subscribers
+    assert (root.mode, root.password, root.directory, root.tmp_suff) == ("ftp", "42", ".", "")
+    assert (web.mode, web.port) == ("http", 8080)
+    (warning,) = [str(p) for p in config.problems]  # lifetime 0: said how it is read
+    assert "'lifetime' 0: every file left in the lane" in warning
+
+
+def test_silent_differences_are_warnings_that_name_the_key():
+    config = parse_tree(
+        tree(
+            {
+                "obs/settings": "{'user': 'u', 'password': 'p', 'uid': 501, "
+                "'exclude': ['*.t' '*.f']}",
+                "obs/subscribers/svc": {"mode": "http", "consul_service": "dav", "port": 81},
+                "obs/subscribers/both": {"mode": "ftp", "host": "h", "user": "u",
+                                         "password": "one", "passwd": "two"},
+            }
+        )
+    )  # fmt: skip
+    assert config.errors() == []
+    warnings = [str(p) for p in config.problems]
+    assert (
+        "incoming_directories/obs/settings: '*.t' and '*.f' have no comma between them "
+        "(line 1 column 62): they are read as one string" in warnings
+    )
+    assert (
+        "incoming_directories/obs/subscribers/svc: 'port' is ignored with 'consul_service': "
+        "each instance's own port is used, as ftp-duplicator did" in warnings
+    )
+    assert (
+        "incoming_directories/obs/subscribers/both: both 'password' and 'passwd' are given: "
+        "'password' is used" in warnings
+    )
+    lane = config.lanes[0]
+    assert lane.exclude == ("*.t*.f",)  # as Python (and the old tool) read it
+    both, svc = lane.subscribers
+    assert both.password == "one" and svc.port is None
+
+
+def test_a_mistyped_python_literal_is_reported_with_its_line_and_column():
+    config = parse_tree(tree({"obs/settings": "{'user': 'u',\n 'password' 'p', 'uid': 1}"}))
+    (problem,) = config.problems
+    text = str(problem)  # Python's own words for the mistake change with its version
+    assert text.startswith("incoming_directories/obs/settings: value is not a valid Python")
+    assert "at line 2 column" in text and text.endswith("(nor JSON)")

@@ -199,7 +199,7 @@ def test_accounts_that_are_not_the_lanes_are_never_changed(lane_account, target)
     assert pwd.getpwnam(target)
 
 
-@pytest.mark.parametrize("user", ["root\nx", "a:b", "-o", "x" * 40, "Root"])
+@pytest.mark.parametrize("user", ["root\nx", "a:b", "-o", "x" * 40, ".hidden", "1st"])
 def test_account_names_are_checked_again_before_any_command(user):
     with pytest.raises(accounts.AccountError, match="refused"):
         accounts.create(user, 4000, "users", "/tmp/x", "lane", "pw")

@@ -100,7 +100,7 @@ def plan_expiry(plan: Plan, desired: Desired, actual, now: float) -> None:
     client or a copy set.
     """
     for lane in desired.lanes.values():
-        if not lane.lifetime:
+        if lane.lifetime is None:
             continue
         limit = now - lane.lifetime * 60
         expired = sorted(
