@@ -1,7 +1,7 @@
 """Command line: ``ftpdup COMMAND``, one argparse subcommand per action.
 
 Workers (sprinkler, carrier), the manager (check, plan, apply, watch) and
-the operator's commands (status, deadletter, trace, metrics).
+the operator's commands (status, deadletter, pause, resume, trace, metrics).
 """
 
 from __future__ import annotations
@@ -55,12 +55,31 @@ def build_parser() -> argparse.ArgumentParser:
     purge = actions.add_parser("purge", help="delete old dead letters")
     purge.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
     purge.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    pause = commands.add_parser(
+        "pause", help="stop delivering to a subscriber on this host; its files queue"
+    )
+    pause.add_argument("instance", metavar="LANE:SUBSCRIBER[:INSTANCE]")
+    pause.add_argument("--reason", default="", help="shown by ftpdup status")
+    resume = commands.add_parser("resume", help="deliver again to a paused subscriber")
+    resume.add_argument("instance", metavar="LANE:SUBSCRIBER[:INSTANCE]")
     trace = commands.add_parser("trace", help="the whole life of one file, from the journal")
     trace.add_argument("name", metavar="NAME")
     trace.add_argument("--since", default="", help="as journalctl --since (e.g. today, -2h)")
     metric = commands.add_parser("metrics", help="write the Prometheus metrics file")
     metric.add_argument("--output", default="", help="file to write (default: metrics_file)")
-    commands.add_parser("check", help="read Consul and report every configuration problem")
+    check_command = commands.add_parser(
+        "check", help="read Consul and report every configuration problem"
+    )
+    check_command.add_argument(
+        "--from-ftp-duplicator",
+        action="store_true",
+        help="also say what ftp-duplicator's variables and tree become, lane by lane",
+    )
+    check_command.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help="ftp-duplicator's variables (NAME=value lines; default: this environment)",
+    )
     commands.add_parser("plan", help="print what apply would change on this host")
     commands.add_parser("apply", help="apply the configuration in Consul to this host")
     commands.add_parser("watch", help="run the manager unit whenever Consul changes")
@@ -80,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command in ("sprinkler", "carrier"):
         return run_worker(arguments.command, arguments.instance, arguments.spec, host)
     if arguments.command == "check":
-        return check(host)
-    if arguments.command in ("status", "deadletter", "trace", "metrics"):
+        return check(host, arguments.from_ftp_duplicator, arguments.env_file)
+    if arguments.command in ("status", "deadletter", "trace", "metrics", "pause", "resume"):
         return operate(arguments, host)
     from ftpdup.manager import run
 
@@ -104,6 +123,11 @@ def operate(arguments: argparse.Namespace, host: settings.Settings) -> int:
         return operations.trace_command(arguments.name, arguments.since)
     if arguments.command == "metrics":
         return operations.metrics_command(host, arguments.output)
+    if arguments.command in ("pause", "resume"):
+        reason = getattr(arguments, "reason", "")
+        return operations.pause_command(
+            host, arguments.instance, reason, arguments.command == "resume"
+        )
     if arguments.action == "list":
         return operations.deadletter_list(host, arguments.selection)
     if arguments.action == "replay":
@@ -174,10 +198,12 @@ def _keep_ssl_out(spec) -> None:
         sys.modules["ssl"] = None  # type: ignore[assignment]
 
 
-def check(host: settings.Settings) -> int:
+def check(host: settings.Settings, migrating: bool = False, env_file: str | None = None) -> int:
     """Read Consul and print every problem, and every refusal apply would make on this host.
 
-    Return 0 if there is none, 1 if there is an error, 2 if Consul cannot be read.
+    migrating: first print the settings ftp-duplicator's variables (env_file,
+    else this environment) make, and the tree lane by lane. Return 0 if there
+    is no problem, 1 if there is an error, 2 if Consul or env_file cannot be read.
     """
     from ftpdup import consul_source
     from ftpdup.host.accounts import read_accounts
@@ -189,18 +215,47 @@ def check(host: settings.Settings) -> int:
     except (consul_source.ConsulError, settings.SettingsError) as error:
         log.error("%s", error)
         return 2
-    for problem in [*snapshot.config.problems, *snapshot.instance_problems]:
+    refused = lane_refusals(snapshot.config.lanes, read_accounts())
+    if migrating:
+        try:
+            _print_migration(snapshot.config, refused, env_file)
+        except OSError as error:
+            log.error("cannot read %s: %s", env_file, error.strerror)
+            return 2
+    problems = [*snapshot.config.problems, *snapshot.instance_problems]
+    if migrating:  # the lanes' problems are listed with their lane already
+        problems = [p for p in problems if not p.path.startswith("incoming_directories/")]
+    for problem in problems:
         level = "warning" if problem.warning else "error"
         print(f"{level}: {problem}")
-    refused = lane_refusals(snapshot.config.lanes, read_accounts())
     collectd = collectd_refusal(snapshot, host)
-    for refusal in [*refused.values(), *([collectd] if collectd else [])]:
+    for refusal in [*([] if migrating else refused.values()), *([collectd] if collectd else [])]:
         print(f"error: {refusal}")
-    for lane in snapshot.config.lanes:
+    for lane in [] if migrating else snapshot.config.lanes:
         state = "refused" if lane.name in refused else f"{len(lane.subscribers)} subscribers"
         print(f"lane {lane.name}: {state}")
     errors = snapshot.config.errors() or snapshot.instance_problems or refused or collectd
     return 1 if errors else 0
+
+
+def _print_migration(config, refused: dict[str, str], env_file: str | None) -> None:
+    """Print what ftp-duplicator's variables and tree become. Raise OSError."""
+    from ftpdup import migration
+
+    if env_file:
+        with open(env_file, encoding="utf-8") as handle:
+            environ = migration.read_environment(handle.read().splitlines())
+    else:
+        environ = dict(os.environ)
+    translation = migration.translate(environ)
+    print("# settings from ftp-duplicator's variables (for /etc/ftpdup/ftpdup.conf)")
+    print(migration.settings_text(translation), end="")
+    for note in translation.notes:
+        print(f"# note: {note}")
+    print()
+    for line in migration.lane_report(config, refused, translation.lifetime_minutes):
+        print(line)
+    print()
 
 
 if __name__ == "__main__":  # pragma: no cover

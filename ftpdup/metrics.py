@@ -98,11 +98,13 @@ def write_summary(host: Settings, report: Report) -> None:
     folder = os.path.join(host.data_root, "status")
     if not os.path.isdir(folder):
         return
-    counts = {":".join(p for p in (r.lane, r.subscriber, r.instance) if p): r.dead_letters
-              for r in report.rows}  # fmt: skip
+    named = [(":".join(p for p in (row.lane, row.subscriber, row.instance) if p), row)
+             for row in report.rows]  # fmt: skip
+    counts = {name: row.dead_letters for name, row in named}
+    backlog = {name: row.backlog_files for name, row in named if row.kind == "carrier"}
     path = os.path.join(folder, SUMMARY)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".summary-")
     with os.fdopen(descriptor, "w") as handle:
-        json.dump({"dead_letters": counts}, handle, sort_keys=True)
+        json.dump({"dead_letters": counts, "backlog": backlog}, handle, sort_keys=True)
     os.chmod(temporary, 0o640)
     os.replace(temporary, path)

@@ -11,7 +11,7 @@ import time
 
 from ftpdup import deadletter, metrics, report
 from ftpdup.config.values import printable
-from ftpdup.host.units import Systemctl
+from ftpdup.host.units import Systemctl, SystemctlError
 from ftpdup.layout import Layout
 from ftpdup.settings import Settings
 
@@ -92,6 +92,51 @@ def deadletter_purge(host: Settings, selection: str, older_than_days: float) -> 
                 deadletter.purge(letter, f"purged: older than {older_than_days:g} days", **who)
                 purged += 1
     print(f"{purged} dead letters deleted")
+    return 0
+
+
+def pause_command(host: Settings, name: str, reason: str, resume: bool = False) -> int:
+    """Pause (or resume) the carriers of name (LANE:SUB or LANE:SUB:INSTANCE) on this host:
+    they are stopped and disabled (started and enabled again), their files queue. Return 0,
+    or 2 if name names no carrier here or the pauses cannot be written."""
+    from ftpdup import pauses
+    from ftpdup.host import files
+    from ftpdup.host.units import spec_name, unit_name
+
+    if name.count(":") not in (1, 2):
+        log.error("pause a subscriber: LANE:SUBSCRIBER[:INSTANCE], not %r", name)
+        return 2
+    try:
+        specs = [spec_name(f) for f in os.listdir(os.path.join(host.etc_dir, "workers", "carrier"))]
+    except OSError as error:
+        log.error("cannot read the carriers of this host: %s", error.strerror)
+        return 2
+    carriers = sorted(c for c in specs if c and (c == name or c.startswith(name + ":")))
+    where = pauses.path(host.data_root)
+    current = pauses.parse(files.read_text(where))
+    if not carriers and not (resume and name in current):
+        log.error("%s names no carrier on this host", name)
+        return 2
+    if resume:
+        current.pop(name, None)
+        carriers = [c for c in carriers if not pauses.paused(c, current)]
+    else:
+        pauses.add(current, name, reason)
+    try:
+        files.write_atomic(where, pauses.render(current), 0o600)
+    except OSError as error:
+        log.error("cannot write %s: %s", where, error.strerror)
+        return 2
+    units = [unit_name("carrier", carrier) for carrier in carriers]
+    verb = "resumed" if resume else "paused"
+    try:
+        Systemctl().act("enable" if resume else "disable", units, "--now")
+    except (OSError, SystemctlError) as error:  # the pause is recorded: the manager applies it
+        log.warning("systemctl: %s; the manager's next pass applies it", error)
+    # The manager's status file (what ``ftpdup status`` reads) follows at once.
+    subprocess.run(["systemctl", "start", "--no-block", "ftpdup-manager.service"],
+                   capture_output=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    print(f"{name} {verb}: {', '.join(carriers) or 'no carrier now'}")
     return 0
 
 

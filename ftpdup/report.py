@@ -88,6 +88,7 @@ def collect(host: Settings, systemctl: Systemctl, selection: str = "") -> Report
     wanted |= {("carrier", instance) for instance in manager.get("carriers", [])}
     held = set(manager.get("held", {}))
     parked = dict(manager.get("parked", {}))
+    paused = dict(manager.get("paused", {}))
     wanted |= {("carrier", queue) for queue in parked}
     units = systemctl.worker_states()
     found = {parse_unit_name(unit) for unit in units} - {None}
@@ -98,11 +99,15 @@ def collect(host: Settings, systemctl: Systemctl, selection: str = "") -> Report
         if selection and not _selected(name, selection):
             continue
         state = units.get(unit_name(kind, name), "none" if name in parked else "inactive")
+        if name in paused and state != "active":
+            state = "paused"
         row = _row(host, kind, name, state, now, summary)
+        if kind == "carrier" and state != "active":
+            _count_spool(row, host, name, summary)  # its own status file is not current
         if kind == "carrier":
             _add_queue(row, queues.get(name, {}), now)
         _judge(row, host, now, wanted=(kind, name) in wanted, held=name in held,
-               parked=parked.get(name, ""))  # fmt: skip
+               parked=parked.get(name, ""), paused=paused.get(name))  # fmt: skip
         rows.append(row)
     free = _free_percent(host.data_root)
     consul_error = manager.get("consul_error", "")
@@ -182,6 +187,18 @@ def _add_queue(row: Row, queue: dict, now: float) -> None:
         row.backlog_files += int(queue.get("queued_before_spool") or 0)
 
 
+def _count_spool(row: Row, host: Settings, name: str, summary: dict) -> None:
+    """Count the files in the spool of a carrier that is not running (paused, held, down):
+    directly when this user may list it, else as the metrics timer last counted them."""
+    try:
+        with os.scandir(Layout(host.data_root).spool(name)) as scan:
+            row.backlog_files = sum(1 for entry in scan if entry.is_file(follow_symlinks=False))
+    except FileNotFoundError:
+        row.backlog_files = 0
+    except PermissionError:
+        row.backlog_files = int(summary.get("backlog", {}).get(name, row.backlog_files))
+
+
 def dead_letters(host: Settings, kind: str, name: str, summary: dict | None = None) -> int:
     """Return how many files are in the dead letters of a carrier (or of a lane).
 
@@ -198,9 +215,15 @@ def dead_letters(host: Settings, kind: str, name: str, summary: dict | None = No
 
 
 def _judge(row: Row, host: Settings, now: float, wanted: bool, held: bool,
-           parked: str = "") -> None:  # fmt: skip
+           parked: str = "", paused: dict | None = None) -> None:  # fmt: skip
     """Set the row's level and notes by the thresholds of the host settings."""
     levels = [OK]
+    if paused is not None:
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(paused.get("since", now)))
+        reason = f" ({paused['reason']})" if paused.get("reason") else ""
+        row.notes.append(f"paused since {since}{reason}: its files queue")
+        row.level = WARNING  # a person chose it: never critical, however old the queue
+        return
     if held:
         row.notes.append("instance not passing in Consul: its files wait")
         levels.append(WARNING)

@@ -164,6 +164,22 @@ def _from_parser(parser: configparser.ConfigParser, path: str) -> Settings:
     return result
 
 
+# key -> (lowest, highest) value allowed; 0 means "never" only where said so.
+RANGES = {
+    "consul_timeout": (1, 600),
+    "carrier_max_age": (60, 366 * 86400),
+    "instance_grace": (-1, 366 * 86400),  # -1: as long as carrier_max_age
+    "retry_max_delay": (1, 86400),
+    "transfer_timeout": (1, 86400),
+    "restart_period": (0, 366 * 86400),  # 0: workers are never restarted
+    "restart_variance": (0, 86400),
+    "stop_timeout": (1, 86400),
+    "dead_letter_retention_days": (0, 36500),  # 0: dead letters are kept until purged
+    "status_warning_age": (1, 366 * 86400),
+    "status_critical_age": (1, 366 * 86400),
+    "low_space_warning_percent": (0, 100),
+    "low_space_critical_percent": (0, 100),
+}
 PATH_KEYS = ("data_root", "etc_dir", "unit_dir", "collectd_config")
 OPTIONAL_PATH_KEYS = (
     "metrics_file",
@@ -185,8 +201,20 @@ def settings_problem(host: Settings) -> str | None:
 
     Paths are absolute and hold no whitespace or control character (they go
     into unit files and vsftpd's configuration); addresses are host names or
-    IP addresses; ports are ports. Return None if every setting is usable.
+    IP addresses; ports are ports; numbers are within RANGES (a time of 0
+    would set every file aside, or restart workers without end). Return None
+    if every setting is usable.
     """
+    for key, (lowest, highest) in RANGES.items():
+        value = getattr(host, key)
+        if not lowest <= value <= highest:
+            meaning = {"restart_period": " (0: never)", "dead_letter_retention_days": " (0: never)",
+                       "instance_grace": " (-1: as carrier_max_age)"}.get(key, "")  # fmt: skip
+            return f"{key}: must be between {lowest} and {highest}{meaning}, not {value:g}"
+    if host.status_critical_age < host.status_warning_age:
+        return "status_critical_age: must not be below status_warning_age"
+    if host.low_space_critical_percent > host.low_space_warning_percent:
+        return "low_space_critical_percent: must not be above low_space_warning_percent"
     for key in PATH_KEYS + OPTIONAL_PATH_KEYS:
         value = getattr(host, key)
         if (value or key not in OPTIONAL_PATH_KEYS) and not _plain_path(value):

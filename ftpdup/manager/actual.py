@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ftpdup import deadletter
+from ftpdup import deadletter, pauses
 from ftpdup.deadletter import DeadLetter
 from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
@@ -43,6 +43,8 @@ class Actual:
     absent: dict[str, float] = field(default_factory=dict)
     # Dead letters: folder (carrier instance or lane) -> its files.
     dead_letters: dict[str, list[DeadLetter]] = field(default_factory=dict)
+    # Subscribers and carriers paused by an operator (see pauses).
+    paused: dict[str, dict] = field(default_factory=dict)
 
 
 def _json_files(directory: str, name_of=spec_name) -> dict[str, str]:
@@ -115,7 +117,7 @@ def managed_paths(host: Settings) -> list[str]:
     ]
     if host.collectd_service:
         paths.append(host.collectd_config)
-    paths += [absent_path(host), manager_status_path(host)]
+    paths += [absent_path(host), manager_status_path(host), pauses.path(host.data_root)]
     return paths
 
 
@@ -145,6 +147,7 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
         if (found := _unfit(layout.incoming(lane), gid) + _unfit(layout.staging(lane), gid))
     }
     actual.absent = _absent(actual.files[absent_path(host)])
+    actual.paused = pauses.parse(actual.files[pauses.path(host.data_root)])
     actual.dead_letters = {
         folder: deadletter.entries(layout.dead(folder))
         for folder in deadletter.folders(host.data_root)

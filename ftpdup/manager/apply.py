@@ -70,6 +70,15 @@ class Applier:
             self._try(
                 "stopping workers of instances not passing", self.systemctl.act, "stop", plan.hold
             )
+        if plan.pause:
+            self._try(
+                "stopping paused workers",
+                self.systemctl.act,
+                "disable",
+                plan.pause,
+                "--now",
+                "--no-reload",
+            )
         if plan.stop:
             self._try(
                 "stopping removed workers",

@@ -76,7 +76,7 @@ def record_consul_error(host: Settings, error: str) -> None:
         last = {}
     text = manager_status(
         last.get("lanes", []), last.get("carriers", []), last.get("held", {}),
-        last.get("problems", []), error, last.get("parked", {}),
+        last.get("problems", []), error, last.get("parked", {}), last.get("paused", {}),
     )  # fmt: skip
     try:
         files.write_atomic(path, text, 0o640)

@@ -65,6 +65,12 @@ def upload_again_and_again(world, lane: str, name: str, versions: list[bytes]) -
 def manager_by_hand(container):
     """Stop the manager's timer and watch (passes are run by the test), start them after."""
     container.run("systemctl", "stop", "ftpdup-watch.service", "ftpdup-manager.timer")
+    # A pass the timer or the watch started just before goes on: wait for its end.
+    wait_for(
+        lambda: container.is_active("ftpdup-manager.service") in ("inactive", "failed"),
+        60,
+        "the manager's last pass to end",
+    )
     try:
         yield
     finally:

@@ -112,3 +112,45 @@ def test_a_replayed_dead_letter_is_delivered_once(world, container):
         assert event in trail
     container.run("ftpdup", "deadletter", "purge", "--older-than", "0", f"{lane}:dav")
     assert "other.bin" not in container.run("ftpdup", "deadletter", "list", lane).stdout
+
+
+def test_a_paused_subscriber_queues_its_files_through_passes_and_restarts(world, container):
+    lane = world.add_lane("pause")
+    web = NginxDav(os.path.join(world.root, "dav-pause"), world.root).start()
+    world.servers["dav-pause"] = web
+    world.put_subscriber(lane, "maint", {"mode": "http", "host": "127.0.0.1", "port": web.port})
+    world.add_http_subscriber(lane, "other")
+    unit = world.unit("carrier", f"{lane}:maint")
+    world.wait_active(unit)
+    world.wait_active(world.unit("carrier", f"{lane}:other"))
+    done = container.run("ftpdup", "pause", f"{lane}:maint", "--reason", "maintenance window")
+    assert f"{lane}:maint paused" in done.stdout
+    assert container.is_active(unit) == "inactive"
+    files = {f"held-{n}.bin": os.urandom(3000 + n) for n in range(4)}
+    world.upload(lane, files)
+    world.wait_at(world.destinations[f"{lane}:other"], files)  # the others go on
+    spool = container.path(world.layout.spool(f"{lane}:maint"))
+    wait_for(lambda: sorted(os.listdir(spool)) == sorted(files), 30, "the files to queue")
+    # Manager passes and a restart of everything leave it paused.
+    container.run("systemctl", "start", "ftpdup-manager.service")
+    container.run("systemctl", "restart", "ftpdup.target")
+    container.run("systemctl", "start", "ftpdup-manager.service")
+    assert container.is_active(unit) == "inactive"
+    assert container.run("systemctl", "is-enabled", unit, check=False).stdout.strip() == "disabled"
+    assert web.requests("PUT") == []
+
+    container.run("systemctl", "start", "ftpdup-metrics.service")  # counts for the group
+
+    def row():
+        found = as_watcher(container, "ftpdup", "status", "--json", f"{lane}:maint")
+        rows = json.loads(found.stdout)["rows"] if found.stdout else []
+        return (found.returncode, rows[0]) if rows and rows[0]["state"] == "paused" else None
+
+    code, paused = wait_for(row, 30, "the status to show the pause")
+    assert code == 1 and paused["level"] == "warning"  # a warning, not critical
+    assert "paused since" in paused["notes"][0] and "maintenance window" in paused["notes"][0]
+    assert paused["backlog_files"] == 4
+    done = container.run("ftpdup", "resume", f"{lane}:maint")
+    assert f"{lane}:maint resumed" in done.stdout
+    world.wait_at([web.root], files)
+    assert container.run("systemctl", "is-enabled", unit).stdout.strip() == "enabled"

@@ -23,6 +23,7 @@ from ftpdup.host.units import template_drop_in
 from ftpdup.specs import Target
 from ftpdup.transfer import TransferError, open_transfer
 from tests.harness.ftp_server import FtpSubscriber
+from tests.harness.procs import wait_for
 from tests.harness.servers import NginxDav
 
 PREFIX = "ftp_duplicator/incoming_directories"
@@ -301,7 +302,8 @@ def test_http_requests_are_never_built_from_unchecked_text(tmp_path):
         with open(source, "rb") as handle:
             transfer.send(handle, "a\r\nX-Injected: 2\r\nb")
         transfer.close()
-        (line,) = server.log_lines()
+        # nginx writes its log line once the answer is sent: wait for it.
+        (line,) = wait_for(server.log_lines, 10, "nginx's access log line")
         assert '"PUT /a%0D%0AX-Injected%3A%202%0D%0Ab HTTP/1.1" 201' in line
         assert line.endswith('"-"')  # the request carried no X-Injected header
         assert os.listdir(server.root) == ["a\r\nX-Injected: 2\r\nb"]

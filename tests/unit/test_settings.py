@@ -78,3 +78,32 @@ def test_tls_file_settings_must_be_absolute_paths(tmp_path):
     path.write_text("[ftpdup]\nconsul_ca_file = /etc/pki/ca.pem\n")
     assert settings.load(str(path)).consul_ca_file == "/etc/pki/ca.pem"
     assert os.path.basename(settings.DEFAULT_PATH) == "ftpdup.conf"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("carrier_max_age = 0", "carrier_max_age: must be between 60 and"),
+        ("dead_letter_retention_days = -1", "dead_letter_retention_days: must be between 0 and"),
+        ("restart_period = -5", "restart_period: must be between 0 and"),
+        ("stop_timeout = 0", "stop_timeout: must be between 1 and"),
+        ("transfer_timeout = -1", "transfer_timeout: must be between 1 and"),
+        ("instance_grace = -2", "instance_grace: must be between -1 and"),
+        ("low_space_warning_percent = 120", "low_space_warning_percent: must be between 0 and 100"),
+        ("status_critical_age = 10", "status_critical_age: must not be below status_warning_age"),
+    ],
+)
+def test_a_setting_out_of_its_range_stops_the_command_with_the_key_and_the_range(
+    tmp_path, line, message
+):
+    path = tmp_path / "ftpdup.conf"
+    path.write_text(f"[ftpdup]\n{line}\n")
+    with pytest.raises(settings.SettingsError, match=message):
+        settings.load(str(path))
+
+
+def test_zero_means_never_where_it_is_documented(tmp_path):
+    path = tmp_path / "ftpdup.conf"
+    path.write_text("[ftpdup]\nrestart_period = 0\ndead_letter_retention_days = 0\n")
+    host = settings.load(str(path))
+    assert (host.restart_period, host.dead_letter_retention_days) == (0, 0)

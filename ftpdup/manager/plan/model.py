@@ -54,6 +54,8 @@ class Plan:
     stop: set[str] = field(default_factory=set)
     # Units of service instances that are not passing: stopped, kept, their files wait.
     hold: set[str] = field(default_factory=set)
+    # Units of carriers an operator paused: stopped and disabled, their files queue.
+    pause: set[str] = field(default_factory=set)
     # Queues on disk that no worker wants any more: queue -> why (its files become dead letters).
     bury_queues: dict[str, str] = field(default_factory=dict)
     # Lane folders on disk of lanes that are gone: lane -> why.
@@ -86,6 +88,7 @@ class Plan:
         out += [
             f"stop {unit} (its instance is not passing; files wait)" for unit in sorted(self.hold)
         ]
+        out += [f"stop and disable {unit} (paused; files queue)" for unit in sorted(self.pause)]
         buried = sorted(self.bury_queues.items())
         out += [f"bury the queue of {name}: {why}" for name, why in buried]
         out += [f"bury the files of lane {k}: {why}" for k, why in sorted(self.bury_lanes.items())]

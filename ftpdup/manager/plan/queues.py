@@ -111,7 +111,10 @@ def plan_expiry(plan: Plan, desired: Desired, actual, now: float) -> None:
 
 
 def plan_retention(plan: Plan, actual, host: Settings, now: float) -> None:
-    """Plan the deletion of dead letters set aside more than the retention ago."""
+    """Plan the deletion of dead letters set aside more than the retention ago (a retention
+    of 0 keeps them until they are purged by hand)."""
+    if not host.dead_letter_retention_days:
+        return
     limit = now - host.dead_letter_retention_days * 86400
     for folder, letters in actual.dead_letters.items():
         old = [letter.path for letter in letters if letter.buried_at < limit]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from ftpdup import pauses
 from ftpdup.desired import Desired
 from ftpdup.manager.plan.model import Plan, write_if_changed
 from ftpdup.settings import Settings
@@ -16,7 +17,7 @@ def manager_status_path(host: Settings) -> str:
 
 
 def manager_status(lanes, carriers, held: dict, problems: list[str], consul_error: str,
-                   parked: dict | None = None) -> str:  # fmt: skip
+                   parked: dict | None = None, paused: dict | None = None) -> str:  # fmt: skip
     """Return the text of the manager's status file (no clock: it changes with its content)."""
     return (
         json.dumps(
@@ -25,6 +26,7 @@ def manager_status(lanes, carriers, held: dict, problems: list[str], consul_erro
                 "carriers": sorted(carriers),
                 "held": held,
                 "parked": parked or {},
+                "paused": paused or {},
                 "problems": problems,
                 "consul_error": consul_error,
             },
@@ -48,7 +50,12 @@ def parked_queues(desired: Desired) -> dict[str, str]:
 def plan_status(plan: Plan, desired: Desired, held: dict, actual, host: Settings) -> None:
     """Plan the manager's status file: the workers Consul asks for, held instances, parked
     queues, problems."""
+    paused = {
+        name: pause
+        for name in desired.carriers
+        if (pause := pauses.paused(name, actual.paused)) is not None
+    }
     text = manager_status(
-        desired.sprinklers, desired.carriers, held, plan.errors, "", parked_queues(desired)
+        desired.sprinklers, desired.carriers, held, plan.errors, "", parked_queues(desired), paused
     )
     write_if_changed(plan, actual, manager_status_path(host), text, 0o640)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from ftpdup import specs
+from ftpdup import pauses, specs
 from ftpdup.consul_source import Snapshot
 from ftpdup.desired import Desired, carriers_by_lane, refused_subscribers, sprinkler_spec
 from ftpdup.host.units import template_drop_in, template_path, unit_name
@@ -112,15 +112,20 @@ def plan_workers(plan: Plan, desired: Desired, held, host: Settings, actual) -> 
             changed = actual.specs[kind].get(name) != text
             if changed:
                 plan.writes[host.spec_path(kind, name)] = (text, 0o600)
+            running = actual.active.get(unit) in RUNNING
             if kind == "carrier" and name in held:
-                if actual.active.get(unit) in RUNNING:
+                if running:
                     plan.hold.add(unit)
+            elif kind == "carrier" and pauses.paused(name, actual.paused):
+                if running or name not in actual.specs[kind]:
+                    plan.pause.add(unit)
             elif name not in actual.specs[kind]:
                 plan.enable.add(unit)
                 plan.start.add(unit)
             elif changed:
                 plan.restart.add(unit)
-            elif actual.active.get(unit) not in RUNNING:
+            elif not running:
+                plan.enable.add(unit)  # a pause disabled it; else this changes nothing
                 plan.start.add(unit)
         for name in set(actual.specs[kind]) - set(wanted):
             plan.stop.add(unit_name(kind, name))
