@@ -28,11 +28,29 @@ METRICS = (
     ("ftpdup_retrying", "gauge", "1 while the subscriber is failing and retried."),
     ("ftpdup_dead_letters", "gauge", "Files set aside in the dead letters."),
     ("ftpdup_level", "gauge", "0 ok, 1 warning, 2 critical, as ftpdup status says."),
+    ("ftpdup_paused", "gauge", "1 while an operator has paused the subscriber."),
 )
+# Host metrics: name, type, help.
+HOST_METRICS = (
+    ("ftpdup_config_refused", "gauge",
+     "1 for each lane or subscriber Consul holds that this host refuses (ftpdup check)."),
+    ("ftpdup_manager_last_pass_timestamp_seconds", "gauge",
+     "When the manager last finished a pass (Unix time)."),
+    ("ftpdup_manager_last_pass_failed_steps", "gauge",
+     "Steps that failed in the manager's last pass (-1: Consul could not be read)."),
+    ("ftpdup_consul_reachable", "gauge", "1 while the watch reaches Consul."),
+    ("ftpdup_host_level", "gauge", "0 ok, 1 warning, 2 critical: ftpdup status's exit status."),
+)  # fmt: skip
 
 
 def _labels(row) -> str:
-    pairs = {"lane": row.lane, "subscriber": row.subscriber or "", "instance": row.instance or ""}
+    """Return a row's labels. A Consul service's instance is ``service_instance``:
+    ``instance`` is Prometheus' own label for the scraped host."""
+    pairs = {
+        "lane": row.lane,
+        "subscriber": row.subscriber or "",
+        "service_instance": row.instance or "",
+    }
     return ",".join(f'{key}="{_escape(value)}"' for key, value in pairs.items())
 
 
@@ -54,17 +72,47 @@ def render(report: Report) -> str:
         "ftpdup_retrying": lambda row: 1 if row.retrying else 0,
         "ftpdup_dead_letters": lambda row: row.dead_letters,
         "ftpdup_level": lambda row: LEVELS.index(row.level),
+        "ftpdup_paused": lambda row: 1 if row.state == "paused" else 0,
     }
+    workers = [row for row in report.rows if row.kind != "config"]
     for name, kind, text in METRICS:
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{{{_labels(row)}}} {values[name](row)}" for row in report.rows]
+        lines += [f"{name}{{{_labels(row)}}} {values[name](row)}" for row in workers]
     lines += _durations(report)
+    lines += _host_metrics(report)
     lines += [
         "# HELP ftpdup_data_root_free_ratio Free space of the data root (0 to 1).",
         "# TYPE ftpdup_data_root_free_ratio gauge",
         f"ftpdup_data_root_free_ratio {report.free_percent / 100:.4f}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _host_metrics(report: Report) -> list[str]:
+    """Return the metrics of the host itself: refusals, the manager's passes, Consul."""
+    last = report.manager
+    failed = -1 if last.get("result") == "consul error" else last.get("failed_steps", 0)
+    values = {
+        "ftpdup_config_refused": [
+            f"ftpdup_config_refused{{{_labels(row)}}} 1"
+            for row in report.rows
+            if row.kind == "config"
+        ],
+        "ftpdup_manager_last_pass_timestamp_seconds": [
+            f"ftpdup_manager_last_pass_timestamp_seconds {last.get('time', 0)}"
+        ],
+        "ftpdup_manager_last_pass_failed_steps": [
+            f"ftpdup_manager_last_pass_failed_steps {failed}"
+        ],
+        "ftpdup_consul_reachable": [
+            f"ftpdup_consul_reachable {0 if report.watch.get('consul') == 'unreachable' else 1}"
+        ],
+        "ftpdup_host_level": [f"ftpdup_host_level {LEVELS.index(report.level)}"],
+    }
+    lines = []
+    for name, kind, text in HOST_METRICS:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *values[name]]
+    return lines
 
 
 def _durations(report: Report) -> list[str]:

@@ -25,6 +25,10 @@ OK, WARNING, CRITICAL = "ok", "warning", "critical"
 LEVELS = (OK, WARNING, CRITICAL)
 SUMMARY = "summary.json"
 MANAGER = "manager.json"
+PASS = "manager-pass.json"
+WATCH = "watch.json"
+# The timer runs the manager every minute: five without a pass need a person.
+STALE_MANAGER_SECONDS = 300
 
 
 @dataclass
@@ -58,13 +62,17 @@ class Row:
 
 @dataclass
 class Report:
-    """Every row, the data root's free space, what the manager last saw, the worst level."""
+    """Every row, the data root's free space, what the manager last saw, the worst level,
+    and the host's own state: the manager's last pass, the watch's view of Consul."""
 
     rows: list[Row]
     free_percent: float
     consul_error: str
     level: str
     generated: float
+    manager: dict = field(default_factory=dict)
+    watch: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def json(self) -> str:
         rows = [{k: v for k, v in asdict(row).items() if k != "raw"} for row in self.rows]
@@ -74,6 +82,9 @@ class Report:
                 "generated": self.generated,
                 "data_root_free_percent": round(self.free_percent, 2),
                 "consul_error": self.consul_error,
+                "manager": self.manager,
+                "watch": self.watch,
+                "notes": self.notes,
                 "rows": rows,
             },
             indent=1,
@@ -109,11 +120,55 @@ def collect(host: Settings, systemctl: Systemctl, selection: str = "") -> Report
         _judge(row, host, now, wanted=(kind, name) in wanted, held=name in held,
                parked=parked.get(name, ""), paused=paused.get(name))  # fmt: skip
         rows.append(row)
+    rows += _refused_rows(manager.get("refused", {}), selection)
     free = _free_percent(host.data_root)
     consul_error = manager.get("consul_error", "")
+    notes: list[str] = []
     levels = [row.level for row in rows] + [_space_level(host, free)]
-    level = _worst([*levels, WARNING if consul_error else OK])
-    return Report(rows, free, consul_error, level, round(now, 3))
+    levels.append(WARNING if consul_error else OK)
+    last_pass = status.read(os.path.join(host.data_root, "status", PASS)) or {}
+    watch = status.read(os.path.join(host.data_root, "status", WATCH)) or {}
+    levels += _judge_host(last_pass, watch, units, now, notes)
+    return Report(rows, free, consul_error, _worst(levels), round(now, 3), last_pass, watch, notes)
+
+
+def _refused_rows(refused: dict, selection: str) -> list[Row]:
+    """Return a row for each lane and subscriber Consul holds that this host refuses."""
+    rows = []
+    for name, why in sorted(refused.items()):
+        if selection and not _selected(name, selection):
+            continue
+        parts = name.split(":")
+        subscriber = parts[1] if len(parts) > 1 else None
+        row = Row(parts[0], subscriber, None, "config", "", "refused", last_error=why)
+        # A lane refused receives nothing new; a refused subscriber's files wait.
+        row.level = WARNING if subscriber else CRITICAL
+        row.notes.append("refused: fix its value in Consul (ftpdup check)")
+        rows.append(row)
+    return rows
+
+
+def _judge_host(last_pass: dict, watch: dict, units: dict, now: float,
+                notes: list[str]) -> list[str]:  # fmt: skip
+    """Return the levels of the host's own state, adding a note for each that needs a
+    person: a manager that has not finished a pass lately or failed, a watch that lost
+    Consul."""
+    levels = []
+    finished = last_pass.get("time")
+    if finished is None:
+        notes.append("the manager has not recorded a pass yet")
+        levels.append(WARNING)
+    elif now - finished > STALE_MANAGER_SECONDS:
+        notes.append(f"the manager's last pass ended {_age(now - finished)} ago")
+        levels.append(CRITICAL)
+    elif last_pass.get("result") == "failed":
+        notes.append(f"the manager's last pass failed {last_pass.get('failed_steps')} steps")
+        levels.append(WARNING)
+    if watch.get("consul") == "unreachable":
+        notes.append(f"the watch cannot reach Consul since {_clock(watch.get('since'))}: "
+                     f"{watch.get('error', '')}")  # fmt: skip
+        levels.append(WARNING)
+    return levels
 
 
 def _lane_first(worker: tuple[str, str]) -> tuple[str, bool, str]:
@@ -274,7 +329,11 @@ def table(report: Report) -> str:
     ]
     for row in report.rows:
         name = ":".join(part for part in (row.lane, row.subscriber, row.instance) if part)
-        name += " (lane)" if row.kind == "sprinkler" else ""
+        name += (
+            " (lane)"
+            if row.kind == "sprinkler" or (row.kind == "config" and not row.subscriber)
+            else ""
+        )
         backlog = str(row.backlog_files)
         if row.kind == "carrier":
             backlog += f" ({_size(row.backlog_bytes)})"
@@ -284,6 +343,7 @@ def table(report: Report) -> str:
             f" {row.delivered_last_hour_files:>10} {_clock(row.last_success):>12}"
             f" {row.dead_letters:>5}  {row.level:9} {notes}"
         )
+    lines += [f"host: {note}" for note in report.notes]
     lines.append(
         f"data root {report.free_percent:.1f} % free; Consul: "
         f"{report.consul_error or 'read by the manager'}; overall: {report.level}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -45,25 +46,48 @@ def plan_command(host: Settings) -> int:
 
 
 def apply_command(host: Settings) -> int:
-    """Apply Consul's configuration to this host; return 2 on a Consul error, 1 on failures."""
+    """Apply Consul's configuration to this host; return 2 on a Consul error, 1 on failures.
+
+    Every pass, whatever its end, is recorded for ``ftpdup status`` (when it
+    finished, how): a manager that stops passing, or fails, is seen.
+    """
     systemctl = Systemctl()
     try:
         plan = compute_plan(host, systemctl)
     except (consul_source.ConsulError, SettingsError) as error:
         log.error("%s: nothing changed", error)
         record_consul_error(host, str(error))
+        record_state(host, PASS_FILE, {"result": "consul error", "error": str(error)[:300]})
         return 2
     for error in plan.errors:
         log.error("%s", error)
     if not plan.changes():
         log.info("nothing to change")
+        record_state(host, PASS_FILE, {"result": "ok", "failed_steps": 0})
         return 0
     failures = Applier(plan, host, systemctl).run()
+    record_state(host, PASS_FILE, {"result": "failed" if failures else "ok",
+                                   "failed_steps": failures})  # fmt: skip
     if failures:
         log.error("%d steps failed; the next run tries again", failures)
         return 1
     log.info("applied")
     return 0
+
+
+PASS_FILE = "manager-pass.json"
+WATCH_FILE = "watch.json"
+
+
+def record_state(host: Settings, name: str, fields: dict) -> None:
+    """Write what a manager pass or the watch says of itself into the status folder, with
+    the time (read by ``ftpdup status`` and the metrics; never a secret)."""
+    path = os.path.join(host.data_root, "status", name)
+    text = json.dumps({**fields, "time": round(time.time(), 3)}, sort_keys=True) + "\n"
+    try:
+        files.write_atomic(path, text, 0o640)
+    except OSError as failure:
+        log.warning("cannot write %s: %s", path, failure)
 
 
 def record_consul_error(host: Settings, error: str) -> None:
@@ -77,6 +101,7 @@ def record_consul_error(host: Settings, error: str) -> None:
     text = manager_status(
         last.get("lanes", []), last.get("carriers", []), last.get("held", {}),
         last.get("problems", []), error, last.get("parked", {}), last.get("paused", {}),
+        last.get("refused", {}),
     )  # fmt: skip
     try:
         files.write_atomic(path, text, 0o640)
@@ -91,6 +116,9 @@ class Watch:
         self.host = host
         self.stopping = False
         self.notifier = Notifier()
+        self.consul_error = ""
+        self.consul_since = 0.0
+        self.recorded = False
 
     def _stop(self, _signum, _frame) -> None:
         self.stopping = True
@@ -114,14 +142,27 @@ class Watch:
             except consul_source.ConsulError as error:
                 self.notifier.status(f"Consul unreachable: {error}"[:200])
                 log.warning("%s; retrying in 5 s", error)
+                self._consul_state(str(error))
                 self._sleep(5)
                 continue
+            self._consul_state("")
             index = snapshot.index if snapshot.index >= index else 0
             seen = (snapshot.index, sorted(snapshot.instances.items()))
             if seen != applied:
                 applied = seen
                 self._run_manager()
         return 0
+
+    def _consul_state(self, error: str) -> None:
+        """Record whether Consul answers, when that changes (since when it does not)."""
+        if error == self.consul_error and self.recorded:
+            return
+        if bool(error) != bool(self.consul_error) or not self.recorded:
+            self.consul_since = time.time()
+        self.consul_error, self.recorded = error, True
+        fields = {"consul": "unreachable" if error else "ok", "error": error[:300],
+                  "since": round(self.consul_since, 3)}  # fmt: skip
+        record_state(self.host, WATCH_FILE, fields)
 
     def _run_manager(self) -> None:
         log.info("Consul changed: starting %s", MANAGER_UNIT)

@@ -68,10 +68,10 @@ def test_status_trail_and_metrics_answer_where_a_file_is(world, container):
     container.run("systemctl", "start", "ftpdup-metrics.service")
     with open(container.path("/var/lib/node_exporter/textfile_collector/ftpdup.prom")) as handle:
         text = handle.read()
-    labels = f'lane="{lane}",subscriber="down",instance=""'
+    labels = f'lane="{lane}",subscriber="down",service_instance=""'
     assert f"ftpdup_backlog_files{{{labels}}} 6" in text
     assert f"ftpdup_retrying{{{labels}}} 1" in text
-    assert f'ftpdup_delivered_files_total{{lane="{lane}",subscriber="up",instance=""}} 6' in text
+    assert f'ftpdup_delivered_files_total{{lane="{lane}",subscriber="up",service_instance=""}} 6' in text
     assert "ftpdup_transfer_duration_seconds_bucket" in text
 
 

@@ -83,7 +83,7 @@ def test_metrics_text_escapes_labels_and_accumulates_buckets():
         generated=0.0,
     )
     text = metrics.render(found)
-    labels = 'lane="we\\"ird\\\\lane",subscriber="s",instance=""'
+    labels = 'lane="we\\"ird\\\\lane",subscriber="s",service_instance=""'
     assert f"ftpdup_backlog_files{{{labels}}} 3" in text
     assert f'ftpdup_transfer_duration_seconds_bucket{{{labels},le="0.1"}} 3' in text
     assert f'ftpdup_transfer_duration_seconds_bucket{{{labels},le="+Inf"}} 4' in text

@@ -31,7 +31,12 @@ from ftpdup.manager.plan.queues import (
     plan_retention,
     plan_unfit,
 )
-from ftpdup.manager.plan.status import manager_status, manager_status_path, plan_status
+from ftpdup.manager.plan.status import (
+    manager_status,
+    manager_status_path,
+    plan_status,
+    refusals,
+)
 from ftpdup.manager.plan.vsftpd import plan_vsftpd
 from ftpdup.manager.plan.workers import (
     absent_path,
@@ -87,5 +92,5 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     plan_expiry(plan, desired, actual, now)
     plan_retention(plan, actual, host, now)
     plan_collectd(plan, desired, snapshot, host, actual)
-    plan_status(plan, desired, held, actual, host)
+    plan_status(plan, desired, held, actual, host, refusals(snapshot, refused))
     return plan
