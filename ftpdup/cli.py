@@ -46,12 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON document (stable fields)")
     dead = commands.add_parser("deadletter", help="list, replay or purge dead letters")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="every dead letter: name, size, age, reason")
+    listing = actions.add_parser("list", help="every dead letter: ID, name, size, age, reason")
     listing.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
-    replay = actions.add_parser("replay", help="put dead letters back in their carrier's queue")
-    replay.add_argument("instance", metavar="LANE:SUBSCRIBER[:INSTANCE]")
-    replay.add_argument("names", nargs="*", metavar="NAME")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    replay = actions.add_parser("replay", help="put dead letters back in a queue")
+    replay.add_argument("instance", metavar="FOLDER", help="LANE[:SUBSCRIBER[:INSTANCE]]")
+    replay.add_argument("names", nargs="*", metavar="NAME", help="a name or an ID (list)")
     replay.add_argument("--all", action="store_true", help="every dead letter of it")
+    replay.add_argument(
+        "--to", default="", metavar="LANE[:SUBSCRIBER[:INSTANCE]]",
+        help="another queue (default: the folder's own; a lane: through its sprinkler)",
+    )  # fmt: skip
     purge = actions.add_parser("purge", help="delete old dead letters")
     purge.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
     purge.add_argument("--older-than", type=float, required=True, metavar="DAYS")
@@ -129,13 +134,13 @@ def operate(arguments: argparse.Namespace, host: settings.Settings) -> int:
             host, arguments.instance, reason, arguments.command == "resume"
         )
     if arguments.action == "list":
-        return operations.deadletter_list(host, arguments.selection)
+        return operations.deadletter_list(host, arguments.selection, arguments.json)
     if arguments.action == "replay":
         if not (arguments.names or arguments.all):
             log.error("name the dead letters to replay, or give --all")
             return 2
         return operations.deadletter_replay(
-            host, arguments.instance, arguments.names, arguments.all
+            host, arguments.instance, arguments.names, arguments.all, arguments.to
         )
     return operations.deadletter_purge(host, arguments.selection, arguments.older_than)
 

@@ -75,6 +75,11 @@ class DeadLetter:
     buried_at: float
     reason: str
 
+    @property
+    def id(self) -> str:
+        """The name it is stored under: unique in its folder (NAME, NAME.1...)."""
+        return os.path.basename(self.path)
+
 
 def entries(dead_dir: str) -> list[DeadLetter]:
     """Return the files now in dead_dir, oldest first, with what reasons.log says of them."""
@@ -140,6 +145,24 @@ def replay(letter: DeadLetter, queue: tuple[str, str, str], **who) -> bool:
         "replayed %s into %s",
         printable(letter.name),
         spool,
+        extra=trail("replayed", file=letter.name, size=letter.size, **who),
+    )
+    return True
+
+
+def replay_into_lane(letter: DeadLetter, incoming: str, **who) -> bool:
+    """Put a dead letter back into a lane (a file expired there, or left by a lane that
+    was removed and is back): its sprinkler takes it as an upload. Return False (nothing
+    moved) while a file of that name is in the lane."""
+    os.utime(letter.path)
+    try:
+        moves.move(letter.path, os.path.join(incoming, letter.name))
+    except FileExistsError:
+        return False
+    log.info(
+        "replayed %s into the lane %s",
+        printable(letter.name),
+        incoming,
         extra=trail("replayed", file=letter.name, size=letter.size, **who),
     )
     return True

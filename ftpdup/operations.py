@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -35,47 +36,72 @@ def _folders(host: Settings, selection: str) -> list[str]:
     ]
 
 
-def deadletter_list(host: Settings, selection: str) -> int:
-    """Print every dead letter of the selection: folder, name, size, age, reason."""
+def deadletter_list(host: Settings, selection: str, as_json: bool = False) -> int:
+    """Print every dead letter of the selection: folder, ID, name, size, age, reason (or one
+    JSON document with the same fields)."""
     layout = Layout(host.data_root)
     now = time.time()
-    print(f"{'FOLDER':30} {'NAME':40} {'SIZE':>12} {'SET ASIDE':>10}  REASON")
-    for folder in _folders(host, selection):
-        for letter in deadletter.entries(layout.dead(folder)):
-            age = f"{(now - letter.buried_at) / 3600:.1f} h"
-            print(
-                f"{folder[:30]:30} {printable(letter.name)[:40]:40} {letter.size:>12}"
-                f" {age:>10}  {letter.reason}"
-            )
+    found = [
+        (folder, letter)
+        for folder in _folders(host, selection)
+        for letter in deadletter.entries(layout.dead(folder))
+    ]
+    if as_json:
+        print(json.dumps([
+            {"folder": folder, "id": letter.id, "name": letter.name, "size": letter.size,
+             "arrived": round(letter.mtime, 3), "set_aside": round(letter.buried_at, 3),
+             "reason": letter.reason}
+            for folder, letter in found
+        ], indent=1))  # fmt: skip
+        return 0
+    print(f"{'FOLDER':30} {'SIZE':>12} {'SET ASIDE':>10}  {'ID':30}  NAME / REASON")
+    for folder, letter in found:
+        age = f"{(now - letter.buried_at) / 3600:.1f} h"
+        stored = printable(letter.id)
+        print(f"{folder:30} {letter.size:>12} {age:>10}  {stored:30}  {printable(letter.name)}")
+        print(f"{'':56}  {letter.reason}")
     return 0
 
 
-def deadletter_replay(host: Settings, instance: str, names: list[str], everything: bool) -> int:
-    """Put the named dead letters (or all) of a carrier back in its queue; return 1 if any wait."""
-    if instance.count(":") not in (1, 2):
-        log.error("replay needs a subscriber: LANE:SUBSCRIBER[:INSTANCE], not %r", instance)
-        return 2
+def deadletter_replay(host: Settings, folder: str, names: list[str], everything: bool,
+                      to: str = "") -> int:  # fmt: skip
+    """Put the named dead letters (names or IDs, or all) of folder back in a queue: their
+    own carrier's, or the queue of ``to`` (any subscriber of any lane; a lane: its files go
+    through its sprinkler again). Return 0, 1 if any wait behind a queued file of that name,
+    2 if a name or the destination is not found."""
     layout = Layout(host.data_root)
-    letters = deadletter.entries(layout.dead(instance))
+    letters = deadletter.entries(layout.dead(folder))
     if not everything:
-        letters = [letter for letter in letters if letter.name in names]
-        missing = set(names) - {letter.name for letter in letters}
+        letters = [letter for letter in letters if letter.name in names or letter.id in names]
+        missing = set(names) - {key for letter in letters for key in (letter.name, letter.id)}
         for name in sorted(missing):
-            log.error("no dead letter %s in %s", printable(name), instance)
+            log.error("no dead letter %s in %s", printable(name), folder)
         if missing:
             return 2
-    parts = instance.split(":")
-    who = {"lane": parts[0], "subscriber": parts[1], "instance": (parts[2:] or [None])[0]}
-    queue = (layout.pending(instance), layout.later(instance), layout.spool(instance))
-    if not os.path.isdir(layout.spool(instance)):
-        log.error("%s has no queue on this host (is it still in Consul?)", instance)
-        return 2
+    destination = to or folder
+    parts = destination.split(":")
+    who = {"lane": parts[0], "subscriber": (parts[1:2] or [None])[0],
+           "instance": (parts[2:] or [None])[0]}  # fmt: skip
+    if len(parts) == 1:
+        incoming = layout.incoming(destination)
+        if not os.path.isdir(incoming):
+            log.error("lane %s has no folder on this host", destination)
+            return 2
+        replay = functools.partial(deadletter.replay_into_lane, incoming=incoming)
+    else:
+        if not os.path.isdir(layout.spool(destination)):
+            log.error("%s has no queue on this host (is it still in Consul?)", destination)
+            return 2
+        queue = (layout.pending(destination), layout.later(destination),
+                 layout.spool(destination))  # fmt: skip
+        replay = functools.partial(deadletter.replay, queue=queue)
     busy = 0
     for letter in letters:
-        if not deadletter.replay(letter, queue, **who):
+        if not replay(letter, **who):
             busy += 1
             log.warning("%s waits: a file of that name is queued", printable(letter.name))
-    print(f"{len(letters) - busy} replayed, {busy} waiting behind a queued file of the same name")
+    print(f"{len(letters) - busy} replayed into {destination}, {busy} waiting behind a queued "
+          "file of the same name")  # fmt: skip
     return 1 if busy else 0
 
 

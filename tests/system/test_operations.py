@@ -71,7 +71,10 @@ def test_status_trail_and_metrics_answer_where_a_file_is(world, container):
     labels = f'lane="{lane}",subscriber="down",service_instance=""'
     assert f"ftpdup_backlog_files{{{labels}}} 6" in text
     assert f"ftpdup_retrying{{{labels}}} 1" in text
-    assert f'ftpdup_delivered_files_total{{lane="{lane}",subscriber="up",service_instance=""}} 6' in text
+    assert (
+        f'ftpdup_delivered_files_total{{lane="{lane}",subscriber="up",service_instance=""}} 6'
+        in text
+    )
     assert "ftpdup_transfer_duration_seconds_bucket" in text
 
 
@@ -154,3 +157,45 @@ def test_a_paused_subscriber_queues_its_files_through_passes_and_restarts(world,
     assert f"{lane}:maint resumed" in done.stdout
     world.wait_at([web.root], files)
     assert container.run("systemctl", "is-enabled", unit).stdout.strip() == "enabled"
+
+
+def test_dead_letters_have_full_names_ids_json_and_go_to_any_queue(world, container):
+    lane = world.add_lane("dl", exclude=["*.t"], lifetime=0)
+    other_lane = world.add_lane("dl2")
+    down = world.add_ftp_subscriber(lane, "gone")
+    world.add_http_subscriber(lane, "kept")
+    world.add_http_subscriber(other_lane, "elsewhere")
+    for name in (f"{lane}:gone", f"{lane}:kept", f"{other_lane}:elsewhere"):
+        world.wait_active(world.unit("carrier", name))
+    down.stop()
+    long_name = "SAXX99_LFPW_301200_RRA_bulletin_of_a_long_WMO_style_name_0001.txt"
+    files = {long_name: os.urandom(3000), "stuck.t": os.urandom(100)}
+    world.upload(lane, files)
+    spool = container.path(world.layout.spool(f"{lane}:gone"))
+    wait_for(lambda: os.listdir(spool) == [long_name], 30, "the file queued")
+    world.agent.delete(world.key(lane, "subscribers/gone"))  # its queue is buried
+    container.run("systemctl", "start", "ftpdup-manager.service")  # lifetime 0: stuck.t too
+
+    def letters(folder: str) -> list[dict]:
+        done = container.run("ftpdup", "deadletter", "list", "--json", folder)
+        return [letter for letter in json.loads(done.stdout) if letter["folder"] == folder]
+
+    wait_for(lambda: letters(f"{lane}:gone") and letters(lane), 60, "the two dead letters")
+    (buried,) = letters(f"{lane}:gone")
+    assert buried["name"] == long_name and buried["id"] == long_name  # whole, not cut
+    assert "subscriber gone removed" in buried["reason"]
+    table = container.run("ftpdup", "deadletter", "list", f"{lane}:gone").stdout
+    assert long_name in table
+    expired = letters(lane)
+    assert [letter["name"] for letter in expired] == ["stuck.t"], expired
+    assert "lifetime" in expired[0]["reason"]
+
+    # Into another lane's subscriber, by its ID; an expired lane file to a subscriber.
+    done = container.run("ftpdup", "deadletter", "replay", f"{lane}:gone", buried["id"],
+                         "--to", f"{other_lane}:elsewhere")  # fmt: skip
+    assert f"1 replayed into {other_lane}:elsewhere" in done.stdout
+    world.wait_at(world.destinations[f"{other_lane}:elsewhere"], {long_name: files[long_name]})
+    done = container.run("ftpdup", "deadletter", "replay", lane, "--all", "--to", f"{lane}:kept")
+    assert f"1 replayed into {lane}:kept" in done.stdout
+    world.wait_at(world.destinations[f"{lane}:kept"], files)
+    assert letters(f"{lane}:gone") == [] and letters(lane) == []
