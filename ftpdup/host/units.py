@@ -17,6 +17,7 @@ HEADER = "# Managed by ftpdup: do not edit, it is rewritten by the manager.\n"
 KINDS = ("sprinkler", "carrier")
 DEFAULT_DATA_ROOT = "/var/lib/ftpdup"
 DEFAULT_ETC_DIR = "/etc/ftpdup"
+DEFAULT_USER = "ftpdup"
 # systemctl start/restart takes this many units at a time: each batch is
 # running before the next is asked for, so a few hundred units never start at once.
 START_BATCH = 50
@@ -62,8 +63,11 @@ def template_drop_in(
     stop_timeout: int,
     data_root: str,
     etc_dir: str,
+    user: str = DEFAULT_USER,
+    group: str = DEFAULT_USER,
 ) -> str:
-    """Return the drop-in applied to every worker of kind: restart period, stop grace, paths.
+    """Return the drop-in applied to every worker of kind: restart period, stop grace, paths,
+    and the account it runs as when it is not ftpdup.
 
     Each worker reads its spec from standard input: systemd opens
     ``ETC_DIR/workers/KIND/%i.json`` (root-only) as root for that one unit, so
@@ -80,7 +84,18 @@ def template_drop_in(
     if etc_dir != DEFAULT_ETC_DIR:
         spec = os.path.join(unit_value(etc_dir), "workers", kind, "%i.json")
         lines.append(f"StandardInput=file:{spec}")
+    if user != DEFAULT_USER or group != DEFAULT_USER:
+        lines += [f"User={unit_value(user)}", f"Group={unit_value(group)}"]
     return "\n".join(lines) + "\n"
+
+
+def vsftpd_drop_in(etc_dir: str) -> str:
+    """Return the drop-in that points ftpdup's vsftpd unit at ETC_DIR's configuration."""
+    config = os.path.join(unit_value(etc_dir), "vsftpd.conf")
+    return (
+        f"{HEADER}[Unit]\nConditionPathExists=\nConditionPathExists={config}\n"
+        f"[Service]\nExecStart=\nExecStart=/usr/sbin/vsftpd {config}\n"
+    )
 
 
 class Systemctl:

@@ -15,6 +15,7 @@ from ftpdup.host.units import KINDS, Systemctl, spec_name, template_path, unit_n
 from ftpdup.host.vsftpd import PAM_SERVICE
 from ftpdup.layout import QUEUE_KINDS, Layout
 from ftpdup.manager.plan import absent_path, manager_status_path
+from ftpdup.manager.plan.vsftpd import vsftpd_drop_in_path
 from ftpdup.settings import Settings
 
 
@@ -117,6 +118,7 @@ def managed_paths(host: Settings) -> list[str]:
     ]
     if host.collectd_service:
         paths.append(host.collectd_config)
+    paths.append(vsftpd_drop_in_path(host))
     paths += [absent_path(host), manager_status_path(host), pauses.path(host.data_root)]
     return paths
 

@@ -50,10 +50,12 @@ def install(
     prefix: str,
     collectd_service: str = "",
     restart_period: int = 3000,
+    extra_settings: str = "",
 ) -> Container:
     """Install ftpdup into the booted box from this checkout, configure it and start it.
 
-    Sets ``box.prefix`` (the Consul prefix, created empty) and ``box.ftp_port``.
+    extra_settings are more lines of the [ftpdup] section. Sets ``box.prefix``
+    (the Consul prefix, created empty) and ``box.ftp_port``.
     """
     raise_inotify_instances(8192)
     box.copy_in(REPOSITORY, "/opt/ftpdup/src")
@@ -71,7 +73,7 @@ def install(
             collectd_service=collectd_service,
             pasv=pasv,
             pasv_max=pasv + 10,
-        ),
+        ).replace("[ftpdup]\n", f"[ftpdup]\n{extra_settings}"),
     )
     # collectd (Debian's collectd-core) reads ftpdup's file and little else.
     box.write(

@@ -17,6 +17,8 @@ from ftpdup.layout import Layout
 from ftpdup.manager.plan.model import Directory, Plan, Unfit
 from ftpdup.settings import Settings
 
+# The group that may read the status folder (sysusers.d makes it).
+MONITORING_GROUP = "ftpdupmon"
 # The data root's folders the workers write in (tmpfiles.d makes them for the default root).
 WORKER_FOLDERS = ("staging", "pending", "later", "spool", "dead", "state")
 
@@ -29,6 +31,10 @@ def plan_directories(plan: Plan, desired: Desired, host: Settings) -> None:
     for kind in WORKER_FOLDERS:
         folder = os.path.join(host.data_root, kind)
         plan.directories.append(Directory(folder, host.service_user, host.service_group))
+    plan.directories.append(Directory(os.path.join(host.data_root, "manager"), "root", "root",
+                                      0o700))  # fmt: skip
+    plan.directories.append(Directory(os.path.join(host.data_root, "status"), host.service_user,
+                                      MONITORING_GROUP, 0o2750))  # fmt: skip
     for lane in desired.lanes.values():
         plan.directories.append(
             Directory(layout.incoming(lane.name), lane.user, host.service_group)

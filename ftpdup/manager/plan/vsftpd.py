@@ -6,6 +6,7 @@ import os
 
 from ftpdup.desired import Desired
 from ftpdup.host import vsftpd
+from ftpdup.host.units import DEFAULT_ETC_DIR, vsftpd_drop_in
 from ftpdup.manager.plan.model import Plan, write_if_changed
 from ftpdup.settings import Settings
 
@@ -40,4 +41,13 @@ def plan_vsftpd(plan: Plan, desired: Desired, records, kept, host: Settings, act
     users_changed = write_if_changed(
         plan, actual, options.userlist_file, vsftpd.render_userlist(users), 0o644
     )
+    if host.etc_dir != DEFAULT_ETC_DIR:  # its unit names the default configuration
+        drop_in = vsftpd_drop_in_path(host)
+        config_changed |= write_if_changed(plan, actual, drop_in, vsftpd_drop_in(host.etc_dir),
+                                           0o644)  # fmt: skip
     plan.vsftpd = "restart" if config_changed else "reload" if users_changed else ""
+
+
+def vsftpd_drop_in_path(host: Settings) -> str:
+    """Return where the manager points the vsftpd unit at a configuration elsewhere."""
+    return os.path.join(host.unit_dir, f"{host.vsftpd_unit}.d", "40-ftpdup-settings.conf")

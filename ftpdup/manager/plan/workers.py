@@ -104,6 +104,8 @@ def plan_workers(plan: Plan, desired: Desired, held, host: Settings, actual) -> 
             host.stop_timeout,
             host.data_root,
             host.etc_dir,
+            host.service_user,
+            host.service_group,
         )
         write_if_changed(plan, actual, template_path(host.unit_dir, kind), template, 0o644)
         for name, spec in wanted.items():
