@@ -26,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ftpdup {__version__}")
     parser.add_argument("--config", help=f"settings file (default {settings.DEFAULT_PATH})")
-    parser.add_argument("--log-level", help="debug, info, warning or error")
+    parser.add_argument(
+        "--log-level", type=str.lower, choices=settings.LOG_LEVELS, metavar="LEVEL",
+        help="debug, info, warning or error",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for kind, what in (("sprinkler", "LANE"), ("carrier", "LANE:SUBSCRIBER[:INSTANCE]")):

@@ -144,6 +144,10 @@ class Watch:
                 log.warning("%s; retrying in 5 s", error)
                 self._consul_state(str(error))
                 self._sleep(5)
+                try:  # a rotated token (token file, environment) is read again
+                    client = _client(self.host)
+                except SettingsError as problem:
+                    log.warning("%s", problem)
                 continue
             self._consul_state("")
             index = snapshot.index if snapshot.index >= index else 0

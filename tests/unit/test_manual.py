@@ -67,3 +67,25 @@ def test_the_pages_format_without_a_warning():
     for path in PAGES.values():
         done = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True, text=True)
         assert done.returncode == 0 and done.stderr == "", (path, done.stderr)
+
+
+def test_the_shipped_settings_file_shows_every_key_with_its_default():
+    with open(os.path.join(REPOSITORY, "packaging", "ftpdup.conf")) as handle:
+        lines = handle.read().splitlines()
+    shown = {}
+    section = ""
+    for line in lines:
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif line.startswith("#") and " =" in line and " " not in line.split(" =")[0]:
+            key, _, value = line[1:].partition(" =")
+            shown[key if section == "ftpdup" else f"{section}_{key}"] = value.strip()
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        assert field.name in shown, field.name
+        default = getattr(defaults, field.name)
+        if isinstance(default, bool):
+            assert shown[field.name] == ("yes" if default else "no"), field.name
+        else:
+            assert shown[field.name] == (f"{default:g}" if isinstance(default, float)
+                                         else str(default)), field.name  # fmt: skip
