@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("selection", nargs="?", default="", metavar="LANE[:SUBSCRIBER]")
     status.add_argument("--json", action="store_true", help="one JSON document (stable fields)")
+    status.add_argument(
+        "--all-hosts", action="store_true",
+        help="every host's rows, as each publishes them in Consul (several hosts)",
+    )  # fmt: skip
+    commands.add_parser(
+        "drain", help="take this host out of the cluster: no new login, deliver what it holds"
+    )
+    commands.add_parser("undrain", help="end this host's drain")
     dead = commands.add_parser("deadletter", help="list, replay or purge dead letters")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every dead letter: ID, name, size, age, reason")
@@ -108,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(arguments.command, arguments.instance, arguments.spec, host)
     if arguments.command == "check":
         return check(host, arguments.from_ftp_duplicator, arguments.env_file)
-    if arguments.command in ("status", "deadletter", "trace", "metrics", "pause", "resume"):
+    if arguments.command in ("status", "deadletter", "trace", "metrics", "pause", "resume",
+                             "drain", "undrain"):  # fmt: skip
         return operate(arguments, host)
     from ftpdup.manager import run
 
@@ -126,7 +135,11 @@ def operate(arguments: argparse.Namespace, host: settings.Settings) -> int:
     from ftpdup import operations
 
     if arguments.command == "status":
-        return operations.status_command(host, arguments.selection, arguments.json)
+        return operations.status_command(
+            host, arguments.selection, arguments.json, arguments.all_hosts
+        )
+    if arguments.command in ("drain", "undrain"):
+        return operations.drain_command(host, arguments.command == "undrain")
     if arguments.command == "trace":
         return operations.trace_command(arguments.name, arguments.since)
     if arguments.command == "metrics":

@@ -9,6 +9,7 @@ import consul
 import requests
 import requests.adapters
 
+from ftpdup.cluster import Member
 from ftpdup.config.model import Config, Problem
 from ftpdup.config.parse import Entry, parse_tree
 from ftpdup.config.values import host_problem, printable
@@ -36,6 +37,8 @@ class Snapshot:
     index: int
     # Service instances left out because Consul gave an unusable address or port.
     instance_problems: tuple[Problem, ...] = ()
+    # The hosts of the cluster (with a cluster_service), passing or not.
+    members: tuple[Member, ...] = ()
 
 
 # How long a blocking query waits for a change before Consul answers anyway.
@@ -102,7 +105,7 @@ def read_tree(
     """
     folder = prefix.strip("/") + "/"
     options = {"index": index, "wait": wait} if index is not None else {}
-    index, items = _call(f"reading {folder}", client.kv.get, folder, recurse=True, **options)
+    index, items = call(f"reading {folder}", client.kv.get, folder, recurse=True, **options)
     if not items:
         raise ConsulError(
             f"no key under {folder!r} in Consul: refusing to read that as 'no lanes' "
@@ -125,7 +128,7 @@ def read_instances(
     An instance whose address is not a host name or IP address, or whose port
     is not a port, is left out and described in problems.
     """
-    _, nodes = _call(f"reading service {service!r}", client.health.service, service, passing=True)
+    _, nodes = call(f"reading service {service!r}", client.health.service, service, passing=True)
     instances = []
     try:
         for node in nodes or ():
@@ -147,18 +150,36 @@ def read_instances(
     return tuple(sorted(instances, key=lambda instance: instance.id))
 
 
+def read_members(client: consul.Consul, service: str) -> tuple[Member, ...]:
+    """Return the hosts registered as the cluster's service: each host's ID (its meta
+    ``host_id``), whether every check of it passes (none in maintenance) and its tags.
+    Raise ConsulError."""
+    _, nodes = call(f"reading the hosts of {service!r}", client.health.service, service)
+    members = []
+    try:
+        for node in nodes or ():
+            entry = node["Service"]
+            host_id = str((entry.get("Meta") or {}).get("host_id") or entry["ID"])
+            passing = all(check.get("Status") == "passing" for check in node.get("Checks", ()))
+            members.append(Member(host_id, passing, frozenset(entry.get("Tags") or ())))
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ConsulError(f"unreadable answer for service {service!r}: {error!r}") from None
+    return tuple(sorted(members, key=lambda member: member.host_id))
+
+
 def load(
     client: consul.Consul,
     prefix: str,
     extra_services: tuple[str, ...] = (),
     index: int | None = None,
     wait: str | None = None,
+    cluster_service: str = "",
 ) -> Snapshot:
     """Return the validated configuration and the instances of every service it names.
 
-    extra_services are looked up too (e.g. collectd's). With index and wait,
-    the tree is read by a blocking query that returns once the tree changes
-    past index, or after wait (e.g. "10s").
+    extra_services are looked up too (e.g. collectd's); cluster_service's
+    hosts too, if given. With index and wait, the tree is read by a blocking
+    query that returns once the tree changes past index, or after wait.
     """
     entries, index = read_tree(client, prefix, index, wait)
     config = parse_tree(entries, prefix)
@@ -166,10 +187,11 @@ def load(
     services |= {service for service in extra_services if service}
     problems: list[Problem] = []
     instances = {service: read_instances(client, service, problems) for service in sorted(services)}
-    return Snapshot(config, instances, index, tuple(problems))
+    members = read_members(client, cluster_service) if cluster_service else ()
+    return Snapshot(config, instances, index, tuple(problems), members)
 
 
-def _call(what: str, function, *args, **kwargs):
+def call(what: str, function, *args, **kwargs):
     """Call a py-consul function, turning every failure into a ConsulError naming what."""
     try:
         return function(*args, **kwargs)

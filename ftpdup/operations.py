@@ -20,11 +20,53 @@ log = logging.getLogger(__name__)
 EXIT = {report.OK: 0, report.WARNING: 1, report.CRITICAL: 2}
 
 
-def status_command(host: Settings, selection: str, as_json: bool) -> int:
-    """Print the status of this host's lanes and subscribers; return 0, 1 or 2 (ok to critical)."""
+def status_command(host: Settings, selection: str, as_json: bool, all_hosts: bool = False) -> int:
+    """Print the status of this host's lanes and subscribers (or every host's, as each
+    published it in Consul); return 0, 1 or 2 (ok to critical)."""
+    if all_hosts:
+        from ftpdup import fleet
+
+        return EXIT[fleet.status_command(host, selection, as_json)]
     found = report.collect(host, Systemctl(), selection)
     print(found.json() if as_json else report.table(found))
     return EXIT[found.level]
+
+
+def drain_command(host: Settings, undrain: bool = False) -> int:
+    """Drain this host (or end its drain): out of Consul's passing hosts at once, new logins
+    refused after cluster_drain_grace, what it holds delivered. Return 0, 2 if this host
+    is not one of several or the drain cannot be recorded."""
+    from ftpdup import consul_source, drains
+    from ftpdup.membership import service_id
+
+    if not host.cluster_service:
+        log.error("drain is for a host among several: set cluster_service")
+        return 2
+    try:
+        if undrain:
+            drains.stop(host.data_root)
+        else:
+            drains.start(host.data_root)
+    except OSError as error:
+        log.error("cannot record the drain: %s", error.strerror)
+        return 2
+    try:  # at once; the watch keeps it so
+        client = consul_source.connect(**host.consul_access())
+        maintenance = client.agent.service.maintenance
+        reason = None if undrain else "ftpdup drain"
+        consul_source.call("setting maintenance", maintenance, service_id(host), not undrain,
+                           reason)  # fmt: skip
+    except consul_source.ConsulError as error:
+        log.warning("%s: the watch sets it once Consul answers", error)
+    subprocess.run(["systemctl", "start", "--no-block", "ftpdup-manager.service"],
+                   capture_output=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    if undrain:
+        print("undrained: this host takes lanes and logins again")
+    else:
+        print(f"draining: out of Consul's passing hosts now, new logins refused after "
+              f"{host.cluster_drain_grace} s; 'ftpdup status' says drained once it holds "
+              "nothing")  # fmt: skip
+    return 0
 
 
 def _folders(host: Settings, selection: str) -> list[str]:

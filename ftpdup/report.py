@@ -73,6 +73,7 @@ class Report:
     manager: dict = field(default_factory=dict)
     watch: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cluster: dict | None = None
 
     def json(self) -> str:
         rows = [{k: v for k, v in asdict(row).items() if k != "raw"} for row in self.rows]
@@ -84,6 +85,7 @@ class Report:
                 "consul_error": self.consul_error,
                 "manager": self.manager,
                 "watch": self.watch,
+                "cluster": self.cluster,
                 "notes": self.notes,
                 "rows": rows,
             },
@@ -107,7 +109,7 @@ def collect(host: Settings, systemctl: Systemctl, selection: str = "") -> Report
     queues = _queues_before_spools(host, {name for kind, name in wanted if kind == "sprinkler"})
     rows = []
     for kind, name in sorted(wanted | found, key=_lane_first):  # type: ignore[arg-type]
-        if selection and not _selected(name, selection):
+        if selection and not selected(name, selection):
             continue
         state = units.get(unit_name(kind, name), "none" if name in parked else "inactive")
         if name in paused and state != "active":
@@ -129,14 +131,23 @@ def collect(host: Settings, systemctl: Systemctl, selection: str = "") -> Report
     last_pass = status.read(os.path.join(host.data_root, "status", PASS)) or {}
     watch = status.read(os.path.join(host.data_root, "status", WATCH)) or {}
     levels += _judge_host(last_pass, watch, units, now, notes)
-    return Report(rows, free, consul_error, _worst(levels), round(now, 3), last_pass, watch, notes)
+    cluster = manager.get("cluster")
+    if isinstance(cluster, dict) and cluster.get("drain"):
+        since = _clock(cluster.get("drain_since"))
+        leaving = len(cluster.get("leaving", []))
+        held = "it holds nothing" if cluster["drain"] == "drained" else (
+            f"{leaving} lanes still deliver what they hold")  # fmt: skip
+        notes.append(f"{cluster['drain']} since {since}: {held}")
+        levels.append(WARNING)
+    return Report(rows, free, consul_error, _worst(levels), round(now, 3), last_pass, watch, notes,
+                  cluster if isinstance(cluster, dict) else None)  # fmt: skip
 
 
 def _refused_rows(refused: dict, selection: str) -> list[Row]:
     """Return a row for each lane and subscriber Consul holds that this host refuses."""
     rows = []
     for name, why in sorted(refused.items()):
-        if selection and not _selected(name, selection):
+        if selection and not selected(name, selection):
             continue
         parts = name.split(":")
         subscriber = parts[1] if len(parts) > 1 else None
@@ -159,7 +170,7 @@ def _judge_host(last_pass: dict, watch: dict, units: dict, now: float,
         notes.append("the manager has not recorded a pass yet")
         levels.append(WARNING)
     elif now - finished > STALE_MANAGER_SECONDS:
-        notes.append(f"the manager's last pass ended {_age(now - finished)} ago")
+        notes.append(f"the manager's last pass ended {age_text(now - finished)} ago")
         levels.append(CRITICAL)
     elif last_pass.get("result") == "failed":
         notes.append(f"the manager's last pass failed {last_pass.get('failed_steps')} steps")
@@ -177,7 +188,7 @@ def _lane_first(worker: tuple[str, str]) -> tuple[str, bool, str]:
     return name.split(":")[0], kind != "sprinkler", name
 
 
-def _selected(name: str, selection: str) -> bool:
+def selected(name: str, selection: str) -> bool:
     return (
         name == selection
         or name.startswith(selection + ":")
@@ -339,7 +350,7 @@ def table(report: Report) -> str:
             backlog += f" ({_size(row.backlog_bytes)})"
         notes = "; ".join(row.notes + ([row.last_error] if row.last_error else []))
         lines.append(
-            f"{name[:34]:34} {row.state:10} {backlog:>16} {_age(row.oldest_age_s):>8}"
+            f"{name[:34]:34} {row.state:10} {backlog:>16} {age_text(row.oldest_age_s):>8}"
             f" {row.delivered_last_hour_files:>10} {_clock(row.last_success):>12}"
             f" {row.dead_letters:>5}  {row.level:9} {notes}"
         )
@@ -359,7 +370,7 @@ def _size(count: int) -> str:
     return str(count)
 
 
-def _age(seconds: float | None) -> str:
+def age_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import socket
 from dataclasses import dataclass, fields
 
-from ftpdup.config.names import systemd_escape, unix_user_problem
+from ftpdup.config.names import name_problem, systemd_escape, unix_user_problem
 from ftpdup.config.values import has_control, host_problem, service_name_problem
 
 DEFAULT_PATH = "/etc/ftpdup/ftpdup.conf"
@@ -63,6 +64,16 @@ class Settings:
     vsftpd_ssl_cert_file: str = ""
     vsftpd_ssl_key_file: str = ""
     vsftpd_ssl_required: bool = False
+    # Several hosts behind one Consul (off unless cluster_service is set): the
+    # service this host registers as, its ID (default: its host name), the
+    # address uploaders reach it at (default: what Consul knows of the node),
+    # the KV folder where each host publishes its status, and how long a
+    # draining host still takes new logins.
+    cluster_service: str = ""
+    cluster_host_id: str = ""
+    cluster_address: str = ""
+    cluster_kv_prefix: str = "ftpdup-cluster"
+    cluster_drain_grace: int = 30
 
     def spec_path(self, kind: str, name: str) -> str:
         """Return where the manager keeps the spec of worker kind ("sprinkler"/"carrier") name.
@@ -70,6 +81,10 @@ class Settings:
         The file is named after the unit's instance (systemd-escaped, ``%i``).
         """
         return os.path.join(self.etc_dir, "workers", kind, f"{systemd_escape(name)}.json")
+
+    def host_id(self) -> str:
+        """Return this host's ID in the cluster: cluster_host_id, else the host name."""
+        return self.cluster_host_id or socket.gethostname().split(".")[0]
 
     def grace(self) -> int:
         """Return how long a service instance may stop passing before its files are set aside."""
@@ -179,6 +194,7 @@ RANGES = {
     "status_critical_age": (1, 366 * 86400),
     "low_space_warning_percent": (0, 100),
     "low_space_critical_percent": (0, 100),
+    "cluster_drain_grace": (0, 86400),
 }
 PATH_KEYS = ("data_root", "etc_dir", "unit_dir", "collectd_config")
 OPTIONAL_PATH_KEYS = (
@@ -237,6 +253,14 @@ def settings_problem(host: Settings) -> str | None:
             return f"{key}: {unix_user_problem(getattr(host, key))}"
     if host.collectd_service and service_name_problem(host.collectd_service):
         return f"collectd_service: {service_name_problem(host.collectd_service)}"
+    if host.cluster_service and service_name_problem(host.cluster_service):
+        return f"cluster_service: {service_name_problem(host.cluster_service)}"
+    if host.cluster_host_id and name_problem(host.cluster_host_id):
+        return f"cluster_host_id: {name_problem(host.cluster_host_id)}"
+    if host.cluster_address and host_problem(host.cluster_address):
+        return f"cluster_address: {host_problem(host.cluster_address)}"
+    if has_control(host.cluster_kv_prefix) or not host.cluster_kv_prefix.strip("/"):
+        return "cluster_kv_prefix: must be a Consul key folder"
     if host.log_level.lower() not in LOG_LEVELS:
         return f"log_level: must be one of {', '.join(LOG_LEVELS)}"
     if not _UNIT.fullmatch(host.vsftpd_unit):

@@ -61,6 +61,9 @@ class Lane:
     exclude: tuple[str, ...] = ()
     subscribers: tuple[Subscriber, ...] = ()
     modify_index: int = 0
+    # Several hosts: how many accept the lane (None: all of them), and which may.
+    replicas: int | None = None
+    hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

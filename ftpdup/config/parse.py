@@ -28,7 +28,8 @@ LANES_FOLDER = "incoming_directories"
 MAX_CONNECTIONS = 16
 # Key paths in problems are cut at this length (a key may be very long).
 PATH_LIMIT = 300
-LANE_KEYS = {"user", "password", "uid", "lifetime", "exclude"}
+LANE_KEYS = {"user", "password", "uid", "lifetime", "exclude", "replicas", "hosts"}
+MAX_REPLICAS = 1000
 SUBSCRIBER_KEYS = {
     "mode",
     "host",
@@ -174,6 +175,13 @@ def _lane_fields(
                                       "or not taken) is set aside at each manager pass; "
                                       "ftp-duplicator deleted them", warning=True))  # fmt: skip
     exclude = check.string_list("exclude")
+    replicas = None
+    if str(settings.get("replicas", "all")).lower() != "all":
+        replicas = check.integer("replicas", minimum=1, maximum=MAX_REPLICAS)
+    hosts = check.string_list("hosts") or []
+    for name in hosts:
+        if name_problem(name):
+            errors.append(Problem(path, f"'hosts': host ID {name_problem(name)}"))
     _warn_unknown(settings, LANE_KEYS, path, problems)
     problems.extend(check.warnings)
     problems.extend(errors)
@@ -185,6 +193,8 @@ def _lane_fields(
         "uid": uid,
         "lifetime": lifetime,
         "exclude": tuple(exclude or ()),
+        "replicas": replicas,
+        "hosts": tuple(hosts),
     }
 
 

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ftpdup import deadletter, pauses
+from ftpdup import deadletter, drains, pauses
 from ftpdup.deadletter import DeadLetter
 from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
@@ -46,6 +46,12 @@ class Actual:
     dead_letters: dict[str, list[DeadLetter]] = field(default_factory=dict)
     # Subscribers and carriers paused by an operator (see pauses).
     paused: dict[str, dict] = field(default_factory=dict)
+    # Several hosts: the lanes this host accepted at the last pass (None: never said),
+    # its drain ({"since": time} or None), and the lanes it holds files of.
+    accepting: set[str] | None = None
+    leaving: set[str] = field(default_factory=set)
+    drain: dict | None = None
+    busy_lanes: set[str] = field(default_factory=set)
 
 
 def _json_files(directory: str, name_of=spec_name) -> dict[str, str]:
@@ -150,11 +156,46 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
     }
     actual.absent = _absent(actual.files[absent_path(host)])
     actual.paused = pauses.parse(actual.files[pauses.path(host.data_root)])
+    if host.cluster_service:
+        actual.accepting, actual.leaving = _placed(actual.files[manager_status_path(host)])
+        actual.drain = drains.read(host.data_root)
+        actual.busy_lanes = _busy_lanes(layout, actual.lane_folders, actual.queues)
     actual.dead_letters = {
         folder: deadletter.entries(layout.dead(folder))
         for folder in deadletter.folders(host.data_root)
     }
     return actual
+
+
+def _placed(text: str | None) -> tuple[set[str] | None, set[str]]:
+    """Return the lanes the manager's last status says this host accepted (None: it never
+    said) and let leave."""
+    try:
+        cluster = json.loads(text).get("cluster") if text else None
+        if not cluster:
+            return None, set()
+        return set(cluster["accepting"]), set(cluster.get("leaving", []))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None, set()
+
+
+def _busy_lanes(layout: Layout, lanes: set[str], queues: set[str]) -> set[str]:
+    """Return the lanes that hold a file here: in the lane, staging or a queue of theirs."""
+    busy = set()
+    for lane in lanes:
+        if _files(layout.incoming(lane)) or _files(layout.staging(lane)):
+            busy.add(lane)
+    for queue in queues:
+        lane = queue.split(":", 1)[0]
+        if lane in busy:
+            continue
+        folders = [layout.pending(queue), layout.spool(queue)]
+        folders += [
+            os.path.join(layout.later(queue), name) for name in _folders(layout.later(queue))
+        ]
+        if any(_files(folder) for folder in folders):
+            busy.add(lane)
+    return busy
 
 
 def _gid(group: str) -> int | None:

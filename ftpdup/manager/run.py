@@ -15,6 +15,7 @@ from ftpdup.host.units import Systemctl
 from ftpdup.manager.actual import read_actual
 from ftpdup.manager.apply import Applier
 from ftpdup.manager.plan import Plan, make_plan, manager_status, manager_status_path
+from ftpdup.membership import Membership
 from ftpdup.notify import Notifier
 from ftpdup.settings import Settings, SettingsError
 
@@ -29,7 +30,10 @@ def _client(host: Settings):
 
 def compute_plan(host: Settings, systemctl: Systemctl) -> Plan:
     """Read Consul and the host; return the plan. Raise ConsulError or SettingsError."""
-    snapshot = consul_source.load(_client(host), host.key_prefix, (host.collectd_service,))
+    snapshot = consul_source.load(
+        _client(host), host.key_prefix, (host.collectd_service,),
+        cluster_service=host.cluster_service,
+    )  # fmt: skip
     return make_plan(snapshot, host, read_actual(host, systemctl), time.time())
 
 
@@ -101,7 +105,7 @@ def record_consul_error(host: Settings, error: str) -> None:
     text = manager_status(
         last.get("lanes", []), last.get("carriers", []), last.get("held", {}),
         last.get("problems", []), error, last.get("parked", {}), last.get("paused", {}),
-        last.get("refused", {}),
+        last.get("refused", {}), last.get("cluster"),
     )  # fmt: skip
     try:
         files.write_atomic(path, text, 0o640)
@@ -127,10 +131,13 @@ class Watch:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         client = _client(self.host)
+        membership = Membership(self.host, client) if self.host.cluster_service else None
         self.notifier.ready("watching Consul")
         index, applied = 0, None
         while not self.stopping:
             self.notifier.ping()
+            if membership is not None:
+                membership.tick(client)
             try:
                 snapshot = consul_source.load(
                     client,
@@ -138,6 +145,7 @@ class Watch:
                     (self.host.collectd_service,),
                     index,
                     consul_source.BLOCKING_WAIT,
+                    self.host.cluster_service,
                 )
             except consul_source.ConsulError as error:
                 self.notifier.status(f"Consul unreachable: {error}"[:200])
@@ -151,7 +159,7 @@ class Watch:
                 continue
             self._consul_state("")
             index = snapshot.index if snapshot.index >= index else 0
-            seen = (snapshot.index, sorted(snapshot.instances.items()))
+            seen = (snapshot.index, sorted(snapshot.instances.items()), snapshot.members)
             if seen != applied:
                 applied = seen
                 self._run_manager()

@@ -2,8 +2,9 @@
 
 Nothing here does I/O. One module per concern, each "given the desired and
 the actual state, add its part to the plan", composed in ``make_plan``:
-accounts and lane records (``accounts``), workers (``workers``), queues and
-lane folders (``queues``), vsftpd, collectd, and the manager's status file
+accounts and lane records (``accounts``), workers (``workers``), the lanes
+this host accepts among several hosts (``placement``), queues and lane
+folders (``queues``), vsftpd, collectd, and the manager's status file
 (``status``). Entries Consul holds but that cannot be used (a broken lane or
 subscriber, an account ftpdup may not touch) keep what the host already has
 for them: only what is really gone from Consul is removed, and its queued
@@ -24,6 +25,7 @@ from ftpdup.manager.plan.accounts import (
 )
 from ftpdup.manager.plan.collectd import collectd_refusal, plan_collectd
 from ftpdup.manager.plan.model import Directory, LaneAccount, Plan, Unfit
+from ftpdup.manager.plan.placement import plan_placement
 from ftpdup.manager.plan.queues import (
     plan_directories,
     plan_expiry,
@@ -82,15 +84,18 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     keep_broken_subscribers(desired, snapshot, actual)
     held = hold_absent_instances(plan, desired, snapshot, actual, host, now)
     complete_sprinklers(desired, snapshot, host)
+    cluster = plan_placement(desired, snapshot, actual, host, now)
+    refusing = set(cluster["leaving"]) if cluster else set()
     plan_lane_records(plan, desired.lanes.values(), records, host)
     plan_directories(plan, desired, host)
     plan_workers(plan, desired, held, host, actual)
     plan_left_behind(plan, desired, kept, snapshot, actual, host)
-    plan_removed_lanes(plan, set(desired.lanes) | kept, records, actual)
-    plan_vsftpd(plan, desired, records, kept, host, actual)
+    configured = {lane.name for lane in snapshot.config.lanes}
+    plan_removed_lanes(plan, set(desired.lanes) | kept, records, actual, configured)
+    plan_vsftpd(plan, desired, records, kept, host, actual, refusing)
     plan_unfit(plan, desired, actual, host)
     plan_expiry(plan, desired, actual, now)
     plan_retention(plan, actual, host, now)
     plan_collectd(plan, desired, snapshot, host, actual)
-    plan_status(plan, desired, held, actual, host, refusals(snapshot, refused))
+    plan_status(plan, desired, held, actual, host, refusals(snapshot, refused), cluster)
     return plan

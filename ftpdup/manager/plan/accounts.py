@@ -120,12 +120,15 @@ def record_path(host: Settings, lane: str) -> str:
     return os.path.join(host.etc_dir, "lanes", f"{lane}.json")
 
 
-def plan_removed_lanes(plan: Plan, wanted: set[str], records: dict, actual) -> None:
-    """Plan the removal of the records and accounts of lanes not wanted any more."""
+def plan_removed_lanes(plan: Plan, wanted: set[str], records: dict, actual,
+                       configured: set[str] = frozenset()) -> None:  # fmt: skip
+    """Plan the removal of the records and accounts of lanes not wanted any more (gone
+    from Consul, or, of configured lanes, accepted by other hosts)."""
     for lane, record in records.items():
         if lane in wanted:
             continue
-        plan.remove_lanes[lane] = f"lane {lane} removed from Consul"
+        gone = "is accepted by other hosts" if lane in configured else "removed from Consul"
+        plan.remove_lanes[lane] = f"lane {lane} {gone}"
         if record is None:
             continue
         account = actual.accounts.get(record.user)

@@ -64,7 +64,14 @@ def plan_left_behind(
     for instance in sorted(actual.queues - wanted_queues(desired)):
         plan.bury_queues[instance] = gone_reason(instance, desired, kept, snapshot, actual, host)
     for lane in sorted(actual.lane_folders - set(desired.lanes) - kept):
-        plan.bury_lanes[lane] = f"lane {lane} removed from Consul"
+        plan.bury_lanes[lane] = _lane_gone(lane, snapshot)
+
+
+def _lane_gone(lane: str, snapshot: Snapshot) -> str:
+    """Return why lane is not this host's any more: gone from Consul, or taken by others."""
+    if any(found.name == lane for found in snapshot.config.lanes):
+        return f"lane {lane} is accepted by other hosts"
+    return f"lane {lane} removed from Consul"
 
 
 def gone_reason(instance: str, desired: Desired, kept, snapshot: Snapshot, actual,
@@ -72,7 +79,7 @@ def gone_reason(instance: str, desired: Desired, kept, snapshot: Snapshot, actua
     """Return why the queue instance is not wanted any more."""
     parts = instance.split(":")
     if parts[0] not in desired.lanes and parts[0] not in kept:
-        return f"lane {parts[0]} removed from Consul"
+        return _lane_gone(parts[0], snapshot)
     lane = next((lane for lane in snapshot.config.lanes if lane.name == parts[0]), None)
     subscriber = None
     if lane is not None:

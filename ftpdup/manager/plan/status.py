@@ -19,7 +19,7 @@ def manager_status_path(host: Settings) -> str:
 
 def manager_status(lanes, carriers, held: dict, problems: list[str], consul_error: str,
                    parked: dict | None = None, paused: dict | None = None,
-                   refused: dict | None = None) -> str:  # fmt: skip
+                   refused: dict | None = None, cluster: dict | None = None) -> str:  # fmt: skip
     """Return the text of the manager's status file (no clock: it changes with its content)."""
     return (
         json.dumps(
@@ -30,6 +30,7 @@ def manager_status(lanes, carriers, held: dict, problems: list[str], consul_erro
                 "parked": parked or {},
                 "paused": paused or {},
                 "refused": refused or {},
+                "cluster": cluster,
                 "problems": problems,
                 "consul_error": consul_error,
             },
@@ -74,7 +75,7 @@ def refusals(snapshot: Snapshot, refused_lanes: dict[str, str]) -> dict[str, str
 
 
 def plan_status(plan: Plan, desired: Desired, held: dict, actual, host: Settings,
-                refused: dict[str, str]) -> None:  # fmt: skip
+                refused: dict[str, str], cluster: dict | None = None) -> None:  # fmt: skip
     """Plan the manager's status file: the workers Consul asks for, held instances, parked
     queues, paused carriers, refused lanes and subscribers, problems."""
     paused = {
@@ -84,6 +85,6 @@ def plan_status(plan: Plan, desired: Desired, held: dict, actual, host: Settings
     }
     text = manager_status(
         desired.sprinklers, desired.carriers, held, plan.errors, "", parked_queues(desired),
-        paused, refused,
+        paused, refused, cluster,
     )  # fmt: skip
     write_if_changed(plan, actual, manager_status_path(host), text, 0o640)

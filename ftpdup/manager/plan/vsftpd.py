@@ -11,10 +11,11 @@ from ftpdup.manager.plan.model import Plan, write_if_changed
 from ftpdup.settings import Settings
 
 
-def plan_vsftpd(plan: Plan, desired: Desired, records, kept, host: Settings, actual) -> None:
-    """Plan vsftpd's files for the applied and kept lanes' users; restart on a new
-    configuration, reload on a new user list."""
-    users = [lane.user for lane in desired.lanes.values()]
+def plan_vsftpd(plan: Plan, desired: Desired, records, kept, host: Settings, actual,
+                refusing: set[str] | None = None) -> None:  # fmt: skip
+    """Plan vsftpd's files for the applied and kept lanes' users (but those of the lanes
+    refusing new logins); restart on a new configuration, reload on a new user list."""
+    users = [lane.user for lane in desired.lanes.values() if lane.name not in (refusing or ())]
     users += [records[lane].user for lane in kept if records.get(lane)]
     options = vsftpd.VsftpdOptions(
         listen_port=host.vsftpd_listen_port,
