@@ -64,15 +64,17 @@ class Membership:
         self.published = ""
         self.trouble = ""
 
-    def tick(self, client) -> None:
-        """Bring Consul in line with this host, when due (every TICK_SECONDS)."""
+    def tick(self, client) -> bool:
+        """Bring Consul in line with this host, when due (every TICK_SECONDS); return True
+        if a manager pass is wanted now: the host drains or lets lanes leave, and each step
+        of that (refusing logins, delivering, letting go) comes with a pass."""
         now = time.monotonic()
         if now < self.next_tick:
-            return
+            return False
         self.next_tick = now + TICK_SECONDS
         self.client = client
         try:
-            self._register()
+            self.register()
             self._maintenance()
             healthy, why = self.health()
             check = f"service:{service_id(self.host)}:healthy"
@@ -87,9 +89,12 @@ class Membership:
                 log.warning("%s: the host serves on as it is", error)
             self.trouble = str(error)
             self.registered = None  # register again once Consul answers
+        placement = _manager_status(self.host)
+        return placement.get("drain") == "draining" or bool(placement.get("leaving"))
 
-    def _register(self) -> None:
-        """Register the service, again whenever its tags or address change."""
+    def register(self) -> None:
+        """Register the service, again whenever its tags or address change. Raise
+        ConsulError."""
         host = self.host
         accepting = _manager_status(host).get("accepting", [])
         tags = sorted(tag(lane) for lane in accepting)
@@ -143,7 +148,7 @@ class Membership:
             return False, f"no manager pass for {age:.0f} s"
         if last.get("result") == "failed":
             return False, f"the manager's last pass failed {last.get('failed_steps')} steps"
-        probe = os.path.join(self.host.data_root, "manager", f".probe-{os.getpid()}")
+        probe = os.path.join(self.host.data_root, "status", f".probe-{os.getpid()}")
         try:
             with open(probe, "w") as handle:
                 handle.write("ok")

@@ -89,6 +89,21 @@ def template_drop_in(
     return "\n".join(lines) + "\n"
 
 
+WATCH_UNIT = "ftpdup-watch.service"
+
+
+def watch_drop_in_path(unit_dir: str) -> str:
+    """Return where the manager lets the watch write into a data root elsewhere."""
+    return os.path.join(unit_dir, f"{WATCH_UNIT}.d", SETTINGS_DROP_IN)
+
+
+def watch_drop_in(data_root: str) -> str:
+    """Return the drop-in that lets the watch (its file system read-only but for
+    /var/lib/ftpdup/status) write DATA_ROOT/status: its state, the health probe."""
+    status = os.path.join(unit_value(data_root), "status")
+    return f"{HEADER}[Service]\nReadWritePaths={status}\n"
+
+
 def vsftpd_drop_in(etc_dir: str) -> str:
     """Return the drop-in that points ftpdup's vsftpd unit at ETC_DIR's configuration."""
     config = os.path.join(unit_value(etc_dir), "vsftpd.conf")

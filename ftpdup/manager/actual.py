@@ -11,7 +11,14 @@ from ftpdup import deadletter, drains, pauses
 from ftpdup.deadletter import DeadLetter
 from ftpdup.host.accounts import Account, read_accounts
 from ftpdup.host.files import read_text
-from ftpdup.host.units import KINDS, Systemctl, spec_name, template_path, unit_name
+from ftpdup.host.units import (
+    KINDS,
+    Systemctl,
+    spec_name,
+    template_path,
+    unit_name,
+    watch_drop_in_path,
+)
 from ftpdup.host.vsftpd import PAM_SERVICE
 from ftpdup.layout import QUEUE_KINDS, Layout
 from ftpdup.manager.plan import absent_path, manager_status_path
@@ -47,9 +54,11 @@ class Actual:
     # Subscribers and carriers paused by an operator (see pauses).
     paused: dict[str, dict] = field(default_factory=dict)
     # Several hosts: the lanes this host accepted at the last pass (None: never said),
-    # its drain ({"since": time} or None), and the lanes it holds files of.
+    # those leaving (lane -> since when) and those of them refusing logins, its drain
+    # ({"since": time} or None), and the lanes it holds files of.
     accepting: set[str] | None = None
-    leaving: set[str] = field(default_factory=set)
+    leaving: dict[str, float] = field(default_factory=dict)
+    refusing: set[str] = field(default_factory=set)
     drain: dict | None = None
     busy_lanes: set[str] = field(default_factory=set)
 
@@ -124,7 +133,7 @@ def managed_paths(host: Settings) -> list[str]:
     ]
     if host.collectd_service:
         paths.append(host.collectd_config)
-    paths.append(vsftpd_drop_in_path(host))
+    paths += [vsftpd_drop_in_path(host), watch_drop_in_path(host.unit_dir)]
     paths += [absent_path(host), manager_status_path(host), pauses.path(host.data_root)]
     return paths
 
@@ -157,7 +166,8 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
     actual.absent = _absent(actual.files[absent_path(host)])
     actual.paused = pauses.parse(actual.files[pauses.path(host.data_root)])
     if host.cluster_service:
-        actual.accepting, actual.leaving = _placed(actual.files[manager_status_path(host)])
+        placed = _placed(actual.files[manager_status_path(host)])
+        actual.accepting, actual.leaving, actual.refusing = placed
         actual.drain = drains.read(host.data_root)
         actual.busy_lanes = _busy_lanes(layout, actual.lane_folders, actual.queues)
     actual.dead_letters = {
@@ -167,16 +177,18 @@ def read_actual(host: Settings, systemctl: Systemctl) -> Actual:
     return actual
 
 
-def _placed(text: str | None) -> tuple[set[str] | None, set[str]]:
-    """Return the lanes the manager's last status says this host accepted (None: it never
-    said) and let leave."""
+def _placed(text: str | None) -> tuple[set[str] | None, dict[str, float], set[str]]:
+    """Return what the manager's last status says of this host: the lanes it accepted (None:
+    it never said), those it let leave (lane -> since when) and those refusing logins."""
     try:
         cluster = json.loads(text).get("cluster") if text else None
         if not cluster:
-            return None, set()
-        return set(cluster["accepting"]), set(cluster.get("leaving", []))
+            return None, {}, set()
+        since = cluster.get("leaving_since") or {}
+        leaving = {lane: float(since.get(lane, 0)) for lane in cluster.get("leaving", [])}
+        return set(cluster["accepting"]), leaving, set(cluster.get("refusing", []))
     except (ValueError, TypeError, KeyError, AttributeError):
-        return None, set()
+        return None, {}, set()
 
 
 def _busy_lanes(layout: Layout, lanes: set[str], queues: set[str]) -> set[str]:

@@ -14,7 +14,13 @@ import time
 from ftpdup import deadletter
 from ftpdup.deadletter import bury
 from ftpdup.host import accounts, files
-from ftpdup.host.units import Systemctl, SystemctlError, parse_unit_name, unit_name
+from ftpdup.host.units import (
+    WATCH_UNIT,
+    Systemctl,
+    SystemctlError,
+    parse_unit_name,
+    unit_name,
+)
 from ftpdup.layout import Layout
 from ftpdup.lease import no_writer
 from ftpdup.manager.plan import Directory, Plan, Unfit
@@ -105,6 +111,9 @@ class Applier:
         if plan.daemon_reload:
             self._try("daemon-reload", self.systemctl.daemon_reload)
         self._vsftpd()
+        if plan.restart_watch:
+            self._try("restarting the watch", self.systemctl.act, "try-restart",
+                      [WATCH_UNIT], "--no-block")  # fmt: skip
         for kind in ("sprinkler", "carrier"):
             self._units(kind)
         self._bury_left_behind()

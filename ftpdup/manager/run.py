@@ -28,10 +28,11 @@ def _client(host: Settings):
     return consul_source.connect(**host.consul_access())
 
 
-def compute_plan(host: Settings, systemctl: Systemctl) -> Plan:
-    """Read Consul and the host; return the plan. Raise ConsulError or SettingsError."""
+def compute_plan(host: Settings, systemctl: Systemctl, client=None) -> Plan:
+    """Read Consul (with client, or a new one) and the host; return the plan. Raise
+    ConsulError or SettingsError."""
     snapshot = consul_source.load(
-        _client(host), host.key_prefix, (host.collectd_service,),
+        client or _client(host), host.key_prefix, (host.collectd_service,),
         cluster_service=host.cluster_service,
     )  # fmt: skip
     return make_plan(snapshot, host, read_actual(host, systemctl), time.time())
@@ -57,7 +58,8 @@ def apply_command(host: Settings) -> int:
     """
     systemctl = Systemctl()
     try:
-        plan = compute_plan(host, systemctl)
+        client = _client(host)
+        plan = compute_plan(host, systemctl, client)
     except (consul_source.ConsulError, SettingsError) as error:
         log.error("%s: nothing changed", error)
         record_consul_error(host, str(error))
@@ -72,11 +74,21 @@ def apply_command(host: Settings) -> int:
     failures = Applier(plan, host, systemctl).run()
     record_state(host, PASS_FILE, {"result": "failed" if failures else "ok",
                                    "failed_steps": failures})  # fmt: skip
+    if host.cluster_service:
+        _announce(host, client)
     if failures:
         log.error("%d steps failed; the next run tries again", failures)
         return 1
     log.info("applied")
     return 0
+
+
+def _announce(host: Settings, client) -> None:
+    """Tell Consul at once which lanes this host accepts now (the watch keeps it so)."""
+    try:
+        Membership(host, client).register()
+    except consul_source.ConsulError as error:
+        log.warning("%s: the watch tells Consul later", error)
 
 
 PASS_FILE = "manager-pass.json"
@@ -136,8 +148,8 @@ class Watch:
         index, applied = 0, None
         while not self.stopping:
             self.notifier.ping()
-            if membership is not None:
-                membership.tick(client)
+            if membership is not None and membership.tick(client):
+                self._run_manager("a drain or a lane leaving goes on")
             try:
                 snapshot = consul_source.load(
                     client,
@@ -176,8 +188,8 @@ class Watch:
                   "since": round(self.consul_since, 3)}  # fmt: skip
         record_state(self.host, WATCH_FILE, fields)
 
-    def _run_manager(self) -> None:
-        log.info("Consul changed: starting %s", MANAGER_UNIT)
+    def _run_manager(self, why: str = "Consul changed") -> None:
+        log.info("%s: starting %s", why, MANAGER_UNIT)
         result = subprocess.run(
             ["systemctl", "start", MANAGER_UNIT],
             capture_output=True,

@@ -36,15 +36,23 @@ class ConsulAgent:
         hcl: str = "",
         tls: tuple[str, str, str] | None = None,
         token: str | None = None,
+        address: str = "127.0.0.1",
+        dns: bool = False,
+        data_dir: str = "",
     ) -> None:
+        """address: where it listens; dns: serve DNS too (on dns_port); data_dir: a server
+        that keeps its data there across restarts, instead of a development agent."""
         self.http_port = free_port()
         self.server_port = free_port_run(3)
+        self.dns_port = free_port() if dns else -1
         self.tls = tls
         self.token = token
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.http_port}"
+        self.address = address
+        self.url = f"{'https' if tls else 'http'}://{address}:{self.http_port}"
         self.name = name
         self.workdir = workdir
         self.hcl = hcl
+        self.data_dir = data_dir
         if tls:
             self.hcl += f"\nports {{\n  https = {self.http_port}\n}}\n"
         self.process: Process | None = None
@@ -53,15 +61,19 @@ class ConsulAgent:
         argv = [
             consul_binary(),
             "agent",
-            "-dev",
+            *(
+                ["-server", "-bootstrap-expect", "1", "-data-dir", self.data_dir]
+                if self.data_dir
+                else ["-dev"]
+            ),
             "-client",
-            "127.0.0.1",
+            self.address,
             "-bind",
-            "127.0.0.1",
+            self.address,
             "-http-port",
             "-1" if self.tls else str(self.http_port),
             "-dns-port",
-            "-1",
+            str(self.dns_port),
             "-grpc-port",
             "-1",
             "-server-port",
@@ -105,14 +117,14 @@ class ConsulAgent:
     def client(self) -> consul.Consul:
         if self.tls:
             return consul.Consul(
-                host="127.0.0.1",
+                host=self.address,
                 port=self.http_port,
                 scheme="https",
                 verify=self.tls[0],
                 cert=(self.tls[1], self.tls[2]),
                 token=self.token,
             )
-        return consul.Consul(host="127.0.0.1", port=self.http_port, token=self.token)
+        return consul.Consul(host=self.address, port=self.http_port, token=self.token)
 
     def put(self, key: str, value) -> None:
         """Store value (a dict is written as JSON, text as is) under key."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -24,12 +25,21 @@ def rootfs() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+CGROUP_HIERARCHIES = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+
+
 class Container:
     """One booted container; ``run`` executes commands inside it."""
 
-    def __init__(self, workdir: str, name: str = "ftpdup-test") -> None:
+    def __init__(self, workdir: str, name: str = "ftpdup-test", directory: str = "",
+                 bridge: str = "") -> None:  # fmt: skip
+        """directory: a root filesystem of its own, kept across boots (default: the cached
+        one, every change thrown away). bridge: a network of its own, on that bridge
+        (default: the host's network)."""
         self.workdir = workdir
         self.name = name
+        self.directory = directory
+        self.bridge = bridge
         self.process: Process | None = None
         self.leader = 0
 
@@ -38,19 +48,33 @@ class Container:
         argv = [
             "systemd-nspawn",
             "-D",
-            rootfs(),
+            self.directory or rootfs(),
             "-M",
             self.name,
             "--register=no",
             "--keep-unit",
             "-b",
             "--console=passive",
-            "--volatile=overlay",
         ]
+        argv += [] if self.directory else ["--volatile=overlay"]
+        argv += [f"--network-bridge={self.bridge}"] if self.bridge else []
+        if self.directory:
+            argv = self._own_cgroups(argv)
         self.process = Process(argv, os.path.join(self.workdir, f"nspawn-{self.name}.log"))
         self.leader = wait_for(self._leader, 60, "the container's init")
         wait_for(self._booted, 120, "the container to finish booting", interval=0.2)
         return self
+
+    def _own_cgroups(self, argv: list[str]) -> list[str]:
+        """Return argv run in cgroups of its own: with --keep-unit, containers started from
+        one process share its cgroups, and their systemds would manage the same units'."""
+        moves = []
+        for hierarchy in CGROUP_HIERARCHIES:
+            folder = os.path.join(hierarchy, f"ftpdup-{self.name}")
+            if os.path.isdir(hierarchy):
+                os.makedirs(folder, exist_ok=True)
+                moves.append(f"echo $$ > {folder}/cgroup.procs")
+        return ["sh", "-c", " && ".join([*moves, 'exec "$@"']), "sh", *argv]
 
     def _leader(self) -> int:
         assert self.process is not None
@@ -126,6 +150,14 @@ class Container:
             "systemctl", "list-units", "--all", "--plain", "--no-legend", pattern, check=False
         ).stdout
         return {line.split()[0]: line.split()[2] for line in out.splitlines() if line.strip()}
+
+    def kill(self) -> None:
+        """Crash the container: SIGKILL its init (everything in it dies at once)."""
+        if self.process is not None and self.leader:
+            os.kill(self.leader, signal.SIGKILL)
+            wait_for(lambda: not self.process.alive(), 30, f"{self.name} to die")
+        self.process = None
+        self.leader = 0
 
     def stop(self) -> None:
         if self.process is None:

@@ -72,11 +72,12 @@ class FtpSubscriber:
 
 
 class HttpSubscriber:
-    """A WsgiDAV server (cheroot) accepting anonymous PUT into root."""
+    """A WsgiDAV server (cheroot) accepting anonymous PUT into root, on address."""
 
-    def __init__(self, root: str, workdir: str) -> None:
+    def __init__(self, root: str, workdir: str, address: str = "127.0.0.1") -> None:
         self.root = root
         self.workdir = workdir
+        self.address = address
         self.port = free_port()
         self.process: Process | None = None
         os.makedirs(root, exist_ok=True)
@@ -86,7 +87,7 @@ class HttpSubscriber:
         argv = [
             wsgidav,
             "-H",
-            "127.0.0.1",
+            self.address,
             "-p",
             str(self.port),
             "-r",
@@ -97,7 +98,9 @@ class HttpSubscriber:
             "-q",
         ]
         self.process = Process(argv, os.path.join(self.workdir, f"http-{self.port}.log"))
-        wait_for(lambda: port_open(self.port), 30, f"the HTTP subscriber on port {self.port}")
+        wait_for(
+            lambda: port_open(self.port, self.address), 30, f"the HTTP subscriber on {self.port}"
+        )
         return self
 
     def stop(self) -> None:

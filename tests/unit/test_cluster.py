@@ -80,20 +80,29 @@ def test_the_plan_lets_go_of_a_lane_it_no_longer_holds_files_of_and_keeps_one_it
     snap = type(snap)(snap.config, {}, 1, (), members)
     actual = applied(snapshot(values), host=Settings(data_root="/srv/dup"))
     actual.accepting = {"a", "b"}
-    plan = make_plan(snap, CLUSTER, actual, 0)
+    plan = make_plan(snap, CLUSTER, actual, 100)
     status = json.loads(plan.writes["/srv/dup/status/manager.json"][0])["cluster"]
-    # Its new owner is ready: lane a leaves (no new login), its workers stay for a pass.
+    # Its new owner is ready: lane a leaves, out of the tags at once, logins taken a grace on.
     assert status["accepting"] == ["b"] and status["leaving"] == ["a"]
+    assert status["leaving_since"] == {"a": 100} and status["refusing"] == []
     assert "a" not in plan.remove_lanes and not plan.stop
-    users = plan.writes["/etc/ftpdup/vsftpd.users"][0]
-    assert "u2" in users and "u1" not in users
-    actual.leaving = {"a"}
+    users = "/etc/ftpdup/vsftpd.users"
+    assert "u1" in plan.writes.get(users, (actual.files[users],))[0]
+    actual.leaving = {"a": 100.0}
+    plan = make_plan(snap, CLUSTER, actual, 100 + CLUSTER.cluster_drain_grace)
+    status = json.loads(plan.writes["/srv/dup/status/manager.json"][0])["cluster"]
+    # The grace is over: no new login; its workers stay for a pass.
+    assert status["refusing"] == ["a"] and status["leaving_since"] == {"a": 100}
+    listed = plan.writes[users][0]
+    assert "u2" in listed and "u1" not in listed
+    assert "a" not in plan.remove_lanes and not plan.stop
+    actual.refusing = {"a"}
     actual.busy_lanes = {"a"}  # files of lane a still wait here: it stays, leaving
-    plan = make_plan(snap, CLUSTER, actual, 0)
+    plan = make_plan(snap, CLUSTER, actual, 200)
     status = json.loads(plan.writes["/srv/dup/status/manager.json"][0])["cluster"]
     assert status["leaving"] == ["a"] and "a" not in plan.remove_lanes and not plan.stop
     actual.busy_lanes = set()  # delivered: now it goes, its account and workers with it
-    plan = make_plan(snap, CLUSTER, actual, 0)
+    plan = make_plan(snap, CLUSTER, actual, 300)
     assert plan.remove_lanes == {"a": "lane a is accepted by other hosts"} and plan.stop
     assert plan.bury_queues == {"a:s": "lane a is accepted by other hosts"}  # empty, removed
 

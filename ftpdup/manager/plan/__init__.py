@@ -85,7 +85,7 @@ def make_plan(snapshot: Snapshot, host: Settings, actual, now: float) -> Plan:
     held = hold_absent_instances(plan, desired, snapshot, actual, host, now)
     complete_sprinklers(desired, snapshot, host)
     cluster = plan_placement(desired, snapshot, actual, host, now)
-    refusing = set(cluster["leaving"]) if cluster else set()
+    refusing = set(cluster["refusing"]) if cluster else set()
     plan_lane_records(plan, desired.lanes.values(), records, host)
     plan_directories(plan, desired, host)
     plan_workers(plan, desired, held, host, actual)

@@ -48,6 +48,8 @@ class Plan:
     removes: list[str] = field(default_factory=list)
     daemon_reload: bool = False
     vsftpd: str = ""
+    # The watch's drop-in changed: it is restarted (without waiting) to take it.
+    restart_watch: bool = False
     enable: set[str] = field(default_factory=set)
     restart: set[str] = field(default_factory=set)
     start: set[str] = field(default_factory=set)
@@ -81,6 +83,7 @@ class Plan:
         out += [f"remove {path}" for path in sorted(self.removes)]
         out += ["systemctl daemon-reload"] if self.daemon_reload else []
         out += [f"{self.vsftpd} vsftpd"] if self.vsftpd else []
+        out += ["restart the watch"] if self.restart_watch else []
         out += [f"enable {unit}" for unit in sorted(self.enable)]
         out += [f"restart {unit}" for unit in sorted(self.restart)]
         out += [f"start {unit}" for unit in sorted(self.start)]

@@ -8,7 +8,14 @@ import os
 from ftpdup import pauses, specs
 from ftpdup.consul_source import Snapshot
 from ftpdup.desired import Desired, carriers_by_lane, refused_subscribers, sprinkler_spec
-from ftpdup.host.units import template_drop_in, template_path, unit_name
+from ftpdup.host.units import (
+    DEFAULT_DATA_ROOT,
+    template_drop_in,
+    template_path,
+    unit_name,
+    watch_drop_in,
+    watch_drop_in_path,
+)
 from ftpdup.manager.plan.model import RUNNING, Plan, write_if_changed
 from ftpdup.settings import Settings
 
@@ -108,6 +115,10 @@ def plan_workers(plan: Plan, desired: Desired, held, host: Settings, actual) -> 
             host.service_group,
         )
         write_if_changed(plan, actual, template_path(host.unit_dir, kind), template, 0o644)
+        if kind == "sprinkler" and host.data_root != DEFAULT_DATA_ROOT:
+            path = watch_drop_in_path(host.unit_dir)
+            text = watch_drop_in(host.data_root)
+            plan.restart_watch = write_if_changed(plan, actual, path, text, 0o644)
         for name, spec in wanted.items():
             unit = unit_name(kind, name)
             text = specs.to_json(spec)
