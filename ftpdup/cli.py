@@ -51,10 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-hosts", action="store_true",
         help="every host's rows, as each publishes them in Consul (several hosts)",
     )  # fmt: skip
-    commands.add_parser(
+    drain = commands.add_parser(
         "drain", help="take this host out of the cluster: no new login, deliver what it holds"
     )
-    commands.add_parser("undrain", help="end this host's drain")
+    undrain = commands.add_parser("undrain", help="end this host's drain")
+    for command, until in ((drain, "it holds nothing"), (undrain, "Consul says it passes")):
+        command.add_argument("--wait", type=int, default=0, metavar="SECONDS",
+                             help=f"wait up to SECONDS until {until} (exit 1 if not)")  # fmt: skip
     dead = commands.add_parser("deadletter", help="list, replay or purge dead letters")
     actions = dead.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every dead letter: ID, name, size, age, reason")
@@ -139,7 +142,7 @@ def operate(arguments: argparse.Namespace, host: settings.Settings) -> int:
             host, arguments.selection, arguments.json, arguments.all_hosts
         )
     if arguments.command in ("drain", "undrain"):
-        return operations.drain_command(host, arguments.command == "undrain")
+        return operations.drain_command(host, arguments.command == "undrain", arguments.wait)
     if arguments.command == "trace":
         return operations.trace_command(arguments.name, arguments.since)
     if arguments.command == "metrics":

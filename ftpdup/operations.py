@@ -32,10 +32,11 @@ def status_command(host: Settings, selection: str, as_json: bool, all_hosts: boo
     return EXIT[found.level]
 
 
-def drain_command(host: Settings, undrain: bool = False) -> int:
+def drain_command(host: Settings, undrain: bool = False, wait: int = 0) -> int:
     """Drain this host (or end its drain): out of Consul's passing hosts at once, new logins
-    refused after cluster_drain_grace, what it holds delivered. Return 0, 2 if this host
-    is not one of several or the drain cannot be recorded."""
+    refused after cluster_drain_grace, what it holds delivered. With wait, wait up to that
+    many seconds until it is drained (undrain: until Consul says it passes). Return 0, 1 if
+    the wait ran out, 2 if this host is not one of several or the drain cannot be recorded."""
     from ftpdup import consul_source, drains
     from ftpdup.membership import service_id
 
@@ -66,7 +67,44 @@ def drain_command(host: Settings, undrain: bool = False) -> int:
         print(f"draining: out of Consul's passing hosts now, new logins refused after "
               f"{host.cluster_drain_grace} s; 'ftpdup status' says drained once it holds "
               "nothing")  # fmt: skip
-    return 0
+    if not wait:
+        return 0
+    done = functools.partial(_passing if undrain else _drained, host)
+    return _wait_for(done, wait, "passing in Consul" if undrain else "drained")
+
+
+def _drained(host: Settings) -> bool:
+    """Return True once the manager's last pass found this host drained."""
+    found = report.collect(host, Systemctl())
+    return bool(found.cluster and found.cluster.get("drain") == "drained")
+
+
+def _passing(host: Settings) -> bool:
+    """Return True if every check of this host's service passes, by its Consul agent."""
+    from ftpdup import consul_source
+    from ftpdup.membership import service_id
+
+    try:
+        client = consul_source.connect(**host.consul_access())
+        checks = consul_source.call("reading this host's checks", client.agent.checks)
+    except consul_source.ConsulError as error:
+        log.warning("%s", error)
+        return False
+    mine = [check for check in checks.values() if check.get("ServiceID") == service_id(host)]
+    return bool(mine) and all(check.get("Status") == "passing" for check in mine)
+
+
+def _wait_for(done, seconds: int, what: str) -> int:
+    """Poll done() every 5 s for up to seconds; return 0 once it is true, 1 if it never was."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if done():
+            print(what)
+            return 0
+        if time.monotonic() >= deadline:
+            log.error("not %s after %d s", what, seconds)
+            return 1
+        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
 
 
 def _folders(host: Settings, selection: str) -> list[str]:

@@ -203,6 +203,12 @@ class Cluster:
         """Crash host number: its container's init is killed, nothing in it shuts down."""
         self.hosts[number].box.kill()
 
+    def cut(self, number: int, cut: bool = True) -> None:
+        """Cut host number off the network (its veth on the bridge down), or join it again."""
+        link = f"vb-{self.hosts[number].box.name}"[:15]
+        subprocess.run(["ip", "link", "set", link, "down" if cut else "up"], check=True,
+                       capture_output=True)  # fmt: skip
+
     # What Consul says ----------------------------------------------------------------
 
     def api(self, path: str):

@@ -20,10 +20,14 @@ import pytest
 
 from ftpdup.cluster import owners
 from tests.harness.cluster import Cluster
+from tests.harness.consul_agent import REPOSITORY
 from tests.harness.ftp_server import FtpSubscriber
 from tests.harness.procs import free_port, wait_for
 
 pytestmark = pytest.mark.system
+
+ANSIBLE = os.path.join(REPOSITORY, "ansible")
+STAND_IN = os.path.join(REPOSITORY, "tests", "harness", "roles")
 
 SPOOLS = "/var/lib/ftpdup/incoming /var/lib/ftpdup/staging /var/lib/ftpdup/pending " \
          "/var/lib/ftpdup/later /var/lib/ftpdup/spool"  # fmt: skip
@@ -251,6 +255,32 @@ def test_a_killed_host_leaves_dns_and_delivers_what_it_took_once_back(cluster, s
     wait_for(lambda: not held(cluster, 3), 60, "node3 empty")
 
 
+def test_a_host_cut_off_leaves_dns_and_delivers_what_it_took_once_joined_again(cluster, subscriber):
+    lanes = lanes_owned_by(cluster, "node2", 2, "cut", subscriber)
+    settle(cluster, lanes, 2)
+    taken = {}
+    for lane in lanes:
+        for i in range(20):
+            name = f"{lane}-taken-{i}.bin"
+            taken[name] = os.urandom(100_000)
+        cluster.upload(2, lane, {name: taken[name] for name in taken if name.startswith(lane)})
+    cluster.cut(2)
+    try:
+        gone = cluster.hosts[2].address
+        for lane in lanes:
+            wait_for(lambda lane=lane: gone not in in_dns(cluster, lane), 30, "node2 out of DNS")
+        meanwhile = Uploader(cluster, lanes, "cut-off", 20_000)
+        meanwhile.start()
+        time.sleep(30)
+        meanwhile.stop()
+    finally:
+        cluster.cut(2, cut=False)
+    assert not meanwhile.failed and not meanwhile.empty_dns and len(meanwhile.done) > 10
+    wait_delivered(subscriber, {**taken, **meanwhile.done})
+    settle(cluster, lanes, 2)
+    wait_for(lambda: not held(cluster, 2), 60, "node2 empty")
+
+
 def test_a_drain_during_a_stream_of_uploads_cuts_none_and_ends_empty(cluster, subscriber):
     lanes = lanes_owned_by(cluster, "node1", 3, "drain", subscriber)
     settle(cluster, lanes, 2)
@@ -271,6 +301,31 @@ def test_a_drain_during_a_stream_of_uploads_cuts_none_and_ends_empty(cluster, su
         assert not cluster.accepts(1, lane)
     wait_delivered(subscriber, stream.done)
     node1.run("ftpdup", "undrain")
+    settle(cluster, lanes, 2)
+    assert all("node1" in cluster.passing(lane) for lane in lanes)
+
+
+def test_the_rolling_upgrade_playbook_drains_upgrades_and_takes_a_host_back(cluster, subscriber):
+    lanes = lanes_owned_by(cluster, "node1", 2, "roll", subscriber)
+    settle(cluster, lanes, 2)
+    stream = Uploader(cluster, lanes, "roll", 500_000)
+    stream.start()
+    wait_for(lambda: len(stream.done) >= 4, 60, "the stream to flow")
+    box = cluster.hosts[1].box
+    box.copy_in(ANSIBLE, "/opt/ftpdup/ansible")
+    box.copy_in(STAND_IN, "/opt/ftpdup/test-roles")
+    box.write("/opt/ftpdup/inventory-test.ini", "[ftpdup]\nlocalhost ansible_connection=local\n")
+    played = box.run(
+        "env", "ANSIBLE_ROLES_PATH=/opt/ftpdup/test-roles", "ANSIBLE_NOCOLOR=1",
+        "ansible-playbook", "-i", "/opt/ftpdup/inventory-test.ini",
+        "-e", "ftpdup_upgrade_role=upgrade_stand_in", "-e", "ftpdup_drain_timeout=240",
+        "/opt/ftpdup/ansible/rolling-upgrade.yml", check=False, timeout=600,
+    )  # fmt: skip
+    assert played.returncode == 0, played.stdout[-4000:]
+    assert "failed=0" in played.stdout and box.run("test", "-s", "/var/lib/ftpdup-upgraded")
+    stream.stop()
+    assert not stream.failed and not stream.empty_dns
+    wait_delivered(subscriber, stream.done)
     settle(cluster, lanes, 2)
     assert all("node1" in cluster.passing(lane) for lane in lanes)
 
