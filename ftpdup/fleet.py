@@ -19,6 +19,29 @@ log = logging.getLogger(__name__)
 
 # A host's summary older than this is stale (it is refreshed every 30 s).
 STALE_SECONDS = 90.0
+# What a summary keeps of each row, and its largest size: Consul refuses a value over
+# 512 KiB (kv_max_value_size); past the limit only the rows that are not ok are kept.
+SUMMARY_FIELDS = ("lane", "subscriber", "instance", "kind", "state", "backlog_files",
+                  "oldest_age_s", "last_error", "dead_letters", "level", "notes")  # fmt: skip
+SUMMARY_LIMIT = 400_000
+
+
+def summary(host_id: str, found: dict) -> dict:
+    """Given this host's status report (``ftpdup status --json``, as a dict), return the
+    summary it publishes: its level, notes, placement and rows, each row cut to
+    SUMMARY_FIELDS; if that is over SUMMARY_LIMIT bytes, only the rows not ok (and how many
+    were left out)."""
+    rows = [{key: row.get(key) for key in SUMMARY_FIELDS} for row in found.get("rows", [])]
+    for row in rows:
+        row["last_error"] = (row["last_error"] or "")[:200]
+    kept = {"host_id": host_id, "level": found.get("level", report.OK),
+            "notes": found.get("notes", []), "cluster": found.get("cluster"),
+            "consul_error": found.get("consul_error", ""), "rows": rows}  # fmt: skip
+    if len(json.dumps(kept)) > SUMMARY_LIMIT:
+        kept["rows"] = [row for row in rows if row["level"] != report.OK]
+        left_out = len(rows) - len(kept["rows"])
+        kept["notes"] = [*kept["notes"], f"{left_out} rows at level ok left out (size limit)"]
+    return kept
 
 
 def read_hosts(host: Settings, now: float) -> list[dict]:

@@ -10,7 +10,8 @@ FTP port, made by the agent, and a TTL check that only ftpdup passes, every
 - the manager finished a pass less than 3 minutes ago, without a failed
   step, and read Consul (a pass that could not read Consul keeps what it
   had: the host still serves);
-- the data root is writable (a probe file is created and removed).
+- the data root's status folder is writable (a probe file is created and
+  removed there: the watch may write nowhere else).
 
 Its tags are ``lane-NAME`` for each lane it accepts now (the manager's
 status file says which), so that ``lane-X.SERVICE.service.consul`` or the
@@ -29,7 +30,7 @@ import os
 import subprocess
 import time
 
-from ftpdup import drains, report, status
+from ftpdup import drains, fleet, report, status
 from ftpdup.cluster import tag
 from ftpdup.consul_source import ConsulError, call
 from ftpdup.host.units import Systemctl
@@ -158,16 +159,14 @@ class Membership:
         return True, "vsftpd up, manager passing, data root writable"
 
     def _publish(self, now: float) -> None:
-        """Publish this host's status report when it changed, and every PUBLISH_SECONDS."""
-        found = report.collect(self.host, Systemctl())
-        body = json.loads(found.json())
-        body.pop("generated", None)
+        """Publish this host's summary when it changed, and every PUBLISH_SECONDS."""
+        found = json.loads(report.collect(self.host, Systemctl()).json())
+        body = fleet.summary(self.host.host_id(), found)
         text = json.dumps(body, sort_keys=True)
         if text == self.published and now < self.next_publish:
             return
-        summary = {"host_id": self.host.host_id(), "time": round(time.time(), 3), **body}
-        call("publishing this host's status", self.client.kv.put,
-              summary_key(self.host), json.dumps(summary))  # fmt: skip
+        value = json.dumps({**body, "time": round(time.time(), 3)}, separators=(",", ":"))
+        call("publishing this host's status", self.client.kv.put, summary_key(self.host), value)
         self.published = text
         self.next_publish = now + PUBLISH_SECONDS
 

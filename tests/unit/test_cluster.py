@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ftpdup import fleet
 from ftpdup.cluster import Member, owners, place, tag
 from ftpdup.config.model import Lane
 from ftpdup.manager.actual import Actual
@@ -112,3 +113,17 @@ def test_without_a_cluster_service_nothing_changes():
     plan = make_plan(snapshot(values), Settings(data_root="/srv/dup"), Actual(), 0)
     assert json.loads(plan.writes["/srv/dup/status/manager.json"][0])["cluster"] is None
     assert "u1" in plan.writes["/etc/ftpdup/vsftpd.users"][0]
+
+
+def test_a_host_summary_keeps_what_the_view_of_all_hosts_shows_and_stays_under_consul_limit():
+    row = {"lane": "l", "subscriber": "s", "instance": None, "kind": "carrier",
+           "state": "active", "backlog_files": 0, "oldest_age_s": None, "last_error": "",
+           "dead_letters": 0, "level": "ok", "notes": [], "unit": "u", "backlog_bytes": 0,
+           "delivered_files_total": 5, "delivered_bytes_total": 50}  # fmt: skip
+    small = fleet.summary("h1", {"level": "ok", "rows": [row]})
+    assert small["rows"] == [{key: row[key] for key in fleet.SUMMARY_FIELDS}]
+    bad = {**row, "lane": "down", "level": "critical", "last_error": "refused " * 100}
+    big = fleet.summary("h1", {"level": "critical", "rows": [row] * 5000 + [bad]})
+    assert len(json.dumps(big)) <= fleet.SUMMARY_LIMIT
+    assert [r["lane"] for r in big["rows"]] == ["down"] and len(big["rows"][0]["last_error"]) == 200
+    assert big["notes"] == ["5000 rows at level ok left out (size limit)"]
