@@ -80,5 +80,12 @@ def test_another_data_root_worker_account_and_etc_dir_deliver(elsewhere, system_
         assert wait_for(down_row, 30, "the status of the subscriber down")["level"] == "warning"
         written = f"/srv/dup-data/status/carrier/{lane}:web.json"
         assert box.run("stat", "-c", "%U", written).stdout.strip() == "dupw"
+        # The watch (its file system read-only but where a drop-in lets it write) records
+        # its view of Consul in the status folder of this data root.
+        watch = "/srv/dup-data/status/watch.json"
+        box.run("systemctl", "restart", "ftpdup-watch.service")
+        wait_for(lambda: box.run("test", "-s", watch, check=False).returncode == 0, 60,
+                 "the watch's state")  # fmt: skip
+        assert json.loads(box.run("cat", watch).stdout)["consul"] == "ok"
     finally:
         world.close()
