@@ -109,6 +109,8 @@ class Container:
         return f"/proc/{self.leader}/root{inside}"
 
     def copy_in(self, source: str, destination: str) -> None:
+        """Copy source (a file, or a tree without its build leftovers) to destination inside.
+        A tree's top is made readable by all (a checkout may be 0700): workers read it."""
         target = self.path(destination)
         if os.path.isdir(source):
             shutil.copytree(
@@ -120,6 +122,7 @@ class Container:
                     ".git", ".venv", "__pycache__", "*.egg-info", "build"
                 ),
             )
+            os.chmod(target, 0o755)
         else:
             shutil.copy2(source, target)
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+import sdnotify
 
 from ftpdup import deadletter, specs
 from ftpdup.desired import output
@@ -327,7 +328,14 @@ def test_a_sprinkler_without_leases_refuses_to_start(tmp_path):
     spec_file = os.path.join(top, "spec.json")
     with open(spec_file, "w") as handle:
         handle.write(specs.to_json(spec))
-    source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # The checkout and the virtual environment may be out of nobody's reach: a copy of the
+    # package and of what a worker imports goes where it may read.
+    source = os.path.join(top, "lib")
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    shutil.copytree(os.path.join(repository, "ftpdup"), os.path.join(source, "ftpdup"))
+    shutil.copytree(os.path.dirname(sdnotify.__file__), os.path.join(source, "sdnotify"))
+    for folder, _, _ in os.walk(source):
+        os.chmod(folder, 0o755)
     result = subprocess.run(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all",
          sys.executable, "-m", "ftpdup", "sprinkler", "lane", "--spec", spec_file],
