@@ -291,7 +291,7 @@ class Sprinkler(Worker):
         staged = os.path.join(self.spec.staging, name)
         before = os.fstat(descriptor)
         if self.spec.sync:
-            os.fdatasync(descriptor)
+            moves.write_out(descriptor)
         if not lease(descriptor):
             log.debug("%s is still being written, looking again", printable(name))
             self.busy.add(name)
@@ -299,7 +299,7 @@ class Sprinkler(Worker):
         try:
             after = os.fstat(descriptor)
             if self.spec.sync and _changed(before, after):
-                os.fdatasync(descriptor)
+                moves.write_out(descriptor)
             try:
                 moves.move(source, staged)
             except FileExistsError:

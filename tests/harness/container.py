@@ -83,7 +83,8 @@ class Container:
         found = subprocess.run(
             ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
         ).stdout.split()
-        return int(found[0]) if found else 0
+        # nspawn's own helper child comes and goes first: the leader is PID 1 inside.
+        return next((int(pid) for pid in found if _pid_inside(int(pid)) == 1), 0)
 
     def _booted(self) -> bool:
         state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
@@ -172,3 +173,13 @@ class Container:
                 time.sleep(0.2)
         self.process.stop()
         self.process = None
+
+
+def _pid_inside(pid: int) -> int:
+    """Return the PID that pid has in its own PID namespace (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            line = next(line for line in handle if line.startswith("NSpid:"))
+    except (OSError, StopIteration):
+        return 0
+    return int(line.split()[-1])
