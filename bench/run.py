@@ -61,6 +61,8 @@ FULL = {"small": 5000, "size": 4096, "rounds": 7, "latency_seconds": 20, "rate":
         "big": 1 << 30, "fanout": 5000, "scale": (100, 4, 60), "wan_files": 400}  # fmt: skip
 TINY = {"small": 60, "size": 4096, "rounds": 1, "latency_seconds": 2, "rate": 100,
         "big": 8 << 20, "fanout": 100, "scale": (3, 2, 3), "wan_files": 10}  # fmt: skip
+# Where bench/peers.py's section of docs/benchmarks.md begins.
+PEERS_MARK = "\n## Beside sr3 and rclone\n"
 # The round trip of the WAN measure (a delayed link to a namespace).
 WAN_DELAY_MS = 10
 
@@ -568,6 +570,19 @@ Machine: {results["machine"]}; {results["date"]}.
 """
 
 
+def write_docs(page: str) -> None:
+    """Write docs/benchmarks.md, keeping the section bench/peers.py wrote there."""
+    path = os.path.join(HERE, "..", "docs", "benchmarks.md")
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as handle:
+            old = handle.read()
+        if PEERS_MARK in old:
+            kept = PEERS_MARK + old.split(PEERS_MARK, 1)[1]
+    with open(path, "w") as handle:
+        handle.write(page + kept)
+
+
 def main(arguments: argparse.Namespace) -> dict:
     sizes = TINY if arguments.tiny else FULL
     base = tempfile.mkdtemp(prefix="ftpdup-bench-")
@@ -622,5 +637,4 @@ if __name__ == "__main__":
     print(text)
     print(f"\n{results['machine']}, {results['date']}")
     if arguments.docs:
-        with open(os.path.join(HERE, "..", "docs", "benchmarks.md"), "w") as handle:
-            handle.write(docs_page(results, text))
+        write_docs(docs_page(results, text))
