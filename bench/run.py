@@ -72,6 +72,7 @@ class Arrivals(threading.Thread):
 
     def __init__(self, folder: str) -> None:
         super().__init__(daemon=True)
+        self.folder = folder
         self.watcher = DirectoryWatcher(folder)
         self.seen: dict[str, float] = {}
         self.stopping = threading.Event()

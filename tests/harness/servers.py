@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import random
+import signal
 import subprocess
 from contextlib import suppress
 
@@ -146,11 +147,13 @@ class VsftpdSubscriber:
         self.password = f"pw-{random.randrange(16**8):08x}"
         self.pam_service = f"ftpdup-sub-{self.port}"
         self.process: Process | None = None
+        self.has_account = False
         os.makedirs(root, exist_ok=True)
 
     def start(self) -> VsftpdSubscriber:
-        if self.process is None:
+        if not self.has_account:
             self._account()
+            self.has_account = True
         pasv = free_port_run(self.passive_ports)
         lines = [
             "listen=YES", "listen_ipv6=NO", "background=NO",
@@ -194,9 +197,15 @@ class VsftpdSubscriber:
             os.chown(folder, uid, -1)
 
     def stop(self) -> None:
+        """Stop the server and cut its sessions (vsftpd's session processes lead sessions of
+        their own and outlive the listener)."""
         if self.process is not None:
+            config = self.process.argv[-1].encode()
             self.process.stop()
             self.process = None
+            for pid in _processes_of(b"vsftpd\0" + config + b"\0"):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def remove(self) -> None:
         """Stop the server and remove its account and PAM service."""
@@ -204,3 +213,17 @@ class VsftpdSubscriber:
         subprocess.run(["userdel", self.user], capture_output=True)
         with suppress(FileNotFoundError):
             os.unlink(f"/etc/pam.d/{self.pam_service}")
+
+
+def _processes_of(command_line: bytes) -> list[int]:
+    """Return the processes whose command line (NUL-separated, NUL-ended) is command_line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if handle.read() == command_line:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
