@@ -386,6 +386,7 @@ class Sr3(Tool):
     def stop(self) -> None:
         for flow in self.flows:
             self.sr3("stop", flow)
+        end_all(self.pids, "sr3 instances")
         for flow in self.flows:
             self.sr3("cleanup", flow)
         self.flows = []
@@ -485,11 +486,21 @@ class RabbitMQ:
             return
         subprocess.run(["rabbitmqctl", "-n", self.node, "stop"], env=self.environment(),
                        capture_output=True, timeout=120)  # fmt: skip
-        for pid in self.pids(with_epmd=True):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        end_all(lambda: self.pids(with_epmd=True), "the broker", grace=0)
         self.process.stop()
         self.process = None
+
+
+def end_all(pids, what: str, grace: float = 10.0) -> None:
+    """Wait up to grace seconds for the processes pids() names to end, kill those left, and
+    wait until they are gone."""
+    deadline = time.monotonic() + grace
+    while pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids():
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pids(), 30, f"{what} to end")
 
 
 def processes():
