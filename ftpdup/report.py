@@ -309,6 +309,16 @@ def _judge(row: Row, host: Settings, now: float, wanted: bool, held: bool,
             levels.append(WARNING)
     if row.retrying or row.last_error:
         levels.append(WARNING)
+    odd = row.raw.get("odd_entries") or []
+    if odd:
+        first = odd[0]
+        total = row.raw.get("odd_entries_total", len(odd))
+        row.notes.append(
+            f"{total} entries in the lane are not regular files (e.g. {first.get('name')!r}, "
+            f"{first.get('kind')}): nothing forwards them; remove them, or move a folder's "
+            "files into the lane"
+        )
+        levels.append(WARNING)
     if row.dead_letters:
         levels.append(WARNING)
     row.level = _worst(levels)

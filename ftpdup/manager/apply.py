@@ -312,14 +312,15 @@ def _listing(folder: str) -> list[str]:
 
 
 def _give(path: str, uid: int, gid: int) -> None:
-    """Give the regular file at path (never a link) to uid:gid, group read-write."""
+    """Give the regular file at path (never a link) to uid:gid, group read-write and
+    read-only to its owner, as an upload is (vsftpd's file_open_mode)."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             return
         os.fchown(descriptor, uid, gid)
-        os.fchmod(descriptor, stat.S_IMODE(info.st_mode) & 0o777 | 0o660)
+        os.fchmod(descriptor, stat.S_IMODE(info.st_mode) & 0o577 | 0o460)
     finally:
         os.close(descriptor)
 

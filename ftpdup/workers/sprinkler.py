@@ -3,10 +3,11 @@
 For each file, crash-safe and without copying (all directories are on one
 filesystem):
 
-1. take: once nobody has it open for writing, sync its data (``sync``),
-   rename ``incoming/LANE/NAME`` to ``staging/LANE/NAME`` and set its
-   modification time to now: its age counts from when ftpdup took it, never
-   from a time a client or a copy set. The uploader can no longer change it.
+1. take: once nobody has it open for writing, rename ``incoming/LANE/NAME``
+   to ``staging/LANE/NAME`` (first, so that the name is free again at once),
+   write its data out (``sync``) and set its modification time to now: its
+   age counts from when ftpdup took it, never from a time a client or a copy
+   set. The uploader can no longer change it.
 2. fan out: link it into every output's queue as that output's newest
    version of NAME, then unlink the staging name (the commit). An output's
    next version of a name waits in ``pending/OUTPUT/NAME``, the versions
@@ -75,8 +76,12 @@ RETRY_SECONDS = 1.0
 # then less and less often (an upload in progress).
 FIRST_BUSY_RETRY_SECONDS = 0.002
 BUSY_RETRY_SECONDS = 0.25
-# How often parked queues are looked through for files past max_age.
+# How often parked queues are looked through for files past max_age, and the lane for
+# entries that are not regular files: a parked file reaches the dead letters at most
+# max_age / PARKED_SWEEPS_PER_AGE (1 to 60 s) past its age.
 PARKED_SWEEP_SECONDS = 60.0
+MIN_PARKED_SWEEP_SECONDS = 1.0
+PARKED_SWEEPS_PER_AGE = 20
 
 
 class Sprinkler(Worker):
@@ -101,6 +106,8 @@ class Sprinkler(Worker):
         self.last_seq = 0
         # Lane files the sprinkler may not link (owner, mode): name -> why.
         self.unfit: dict[str, str] = {}
+        # Lane entries that are not regular files: name -> what they are.
+        self.odd: dict[str, str] = {}
         self.drains_left = bool(spec.drains)
         self.folders = FolderWatch()
         self.watch_fds.append(self.folders.fileno())
@@ -132,6 +139,7 @@ class Sprinkler(Worker):
         for name in _oldest_first(self.spec.staging):
             self._fan_out(name, check_writer=True)
         self.waiting.extend(_oldest_first(self.spec.incoming))
+        self._look_for_odd_entries()
 
     def on_names(self, names: list[str]) -> None:
         self.waiting.extend(names)
@@ -152,8 +160,9 @@ class Sprinkler(Worker):
                 break
             self._take(name)
         if now >= self.next_sweep:
-            self.next_sweep = now + PARKED_SWEEP_SECONDS
+            self.next_sweep = now + sweep_interval(self.spec.max_age)
             self._sweep_parked()
+            self._look_for_odd_entries()
         timers = [self.next_sweep - now]
         if self.busy:
             timers.append(self._busy_wait(now, was_busy))
@@ -179,12 +188,14 @@ class Sprinkler(Worker):
             parts.append(f"{queued} versions queued behind a file of the same name")
         if self.unfit:
             parts.append(f"{len(self.unfit)} files it may not link (owner or mode)")
+        if self.odd:
+            parts.append(f"{len(self.odd)} entries in the lane that are not files")
         text = ", ".join(parts) + f", last {clock(self.last_forward)}"
         return text + (f"; {self.trouble}" if self.trouble else "")
 
     def signature(self) -> object:
         waiting = len(self.waiting) + len(self.busy) + self._blocked()
-        counts = (waiting, self.queued_later, len(self.unfit))
+        counts = (waiting, self.queued_later, len(self.unfit), tuple(sorted(self.odd)))
         return counts, self.counters.totals["delivered_files"], self.trouble
 
     def snapshot(self) -> dict:
@@ -203,6 +214,11 @@ class Sprinkler(Worker):
             "last_success": self.last_forward or None,
             "last_error": last_error,
             "unfit_files": len(self.unfit),
+            "odd_entries": [
+                {"name": printable(name), "kind": kind}
+                for name, kind in sorted(self.odd.items())[:5]
+            ],
+            "odd_entries_total": len(self.odd),
             "outputs": self._output_snapshot(),
             **self.counters.fields(),
         }
@@ -252,6 +268,7 @@ class Sprinkler(Worker):
         try:
             info = os.lstat(source)
             if not stat.S_ISREG(info.st_mode):
+                self._odd(name, info)
                 return
             if not self._fit(name, source, info):
                 return
@@ -277,29 +294,24 @@ class Sprinkler(Worker):
         self._fan_out(name)
 
     def _take_open(self, name: str, descriptor: int) -> bool:
-        """Move the lane file open as descriptor into staging, with its data on disk, once
-        nobody writes it; return False if it is left in the lane for now. Raise OSError.
+        """Move the lane file open as descriptor into staging once nobody writes it, then
+        write its data out; return False if it is left in the lane for now. Raise OSError.
 
-        The data is synced before the read lease is taken (again under it, if
-        the file changed meanwhile), so the lease, during which a new upload
-        of that name waits, lasts only the rename. A writer that began to
-        open the file during the rename would write into the staged file: it
-        is handed back to the lane, and that upload replaces it, as one a
-        moment earlier would have.
+        The rename comes first and alone under the read lease: the name is
+        free for the uploader's next file of that name as soon as possible
+        (until then vsftpd refuses that STOR, the file being read-only to its
+        uploader). Its data is written out in staging, before any queue links
+        it: a file reaches no queue before its data is on disk. A writer that
+        began to open the file during the rename (only another account than
+        the uploader's can) is handed back to the lane with its file.
         """
         source = os.path.join(self.spec.incoming, name)
         staged = os.path.join(self.spec.staging, name)
-        before = os.fstat(descriptor)
-        if self.spec.sync:
-            moves.write_out(descriptor)
         if not lease(descriptor):
             log.debug("%s is still being written, looking again", printable(name))
             self.busy.add(name)
             return False
         try:
-            after = os.fstat(descriptor)
-            if self.spec.sync and _changed(before, after):
-                moves.write_out(descriptor)
             try:
                 moves.move(source, staged)
             except FileExistsError:
@@ -316,7 +328,45 @@ class Sprinkler(Worker):
                 return False
         finally:
             release(descriptor)
+        if self.spec.sync:
+            try:
+                moves.write_out(descriptor)
+            except OSError:
+                self.blocked_staging.add(name)  # written out and fanned out on a retry
+                raise
         return True
+
+    def _odd(self, name: str, info: os.stat_result) -> None:
+        """Note a lane entry that is not a regular file (logged once while it is there)."""
+        kind = _kind(info.st_mode)
+        if self.odd.get(name) == kind:
+            return
+        self.odd[name] = kind
+        log.warning(
+            "%s in the lane is %s, not a regular file: ftpdup forwards regular files only, "
+            "and leaves it where it is; remove it (a folder's files can be moved into the "
+            "lane itself)",
+            printable(name),
+            kind,
+            extra=trail("odd_entry", lane=self.spec.lane, file=name),
+        )
+
+    def _look_for_odd_entries(self) -> None:
+        """Note the lane's entries that are not regular files; forget those gone."""
+        found: dict[str, os.stat_result] = {}
+        try:
+            with os.scandir(self.spec.incoming) as scan:
+                for entry in scan:
+                    with contextlib.suppress(FileNotFoundError):
+                        if not entry.is_file(follow_symlinks=False):
+                            found[entry.name] = entry.stat(follow_symlinks=False)
+        except OSError:
+            return
+        for name in [name for name in self.odd if name not in found]:
+            log.info("%s is no longer in the lane", printable(name))
+            del self.odd[name]
+        for name, info in found.items():
+            self._odd(name, info)
 
     def _fit(self, name: str, path: str, info: os.stat_result) -> bool:
         """Return True if this process may link and write path (protected hard links ask it).
@@ -362,6 +412,8 @@ class Sprinkler(Worker):
                 with no_writer(staged) as idle:
                     if idle is None:
                         raise BlockingIOError(errno.EBUSY, "it is still being written")
+                    if self.spec.sync:
+                        moves.write_out(idle)
             os.utime(staged)  # its age counts from when ftpdup took it
             info = os.lstat(staged)
         except FileNotFoundError:
@@ -645,13 +697,24 @@ class Sprinkler(Worker):
             return False
 
 
-def _changed(before: os.stat_result, after: os.stat_result) -> bool:
-    """Return True if a file was written between two stats of it."""
-    return (before.st_size, before.st_mtime_ns, before.st_ctime_ns) != (
-        after.st_size,
-        after.st_mtime_ns,
-        after.st_ctime_ns,
-    )
+def _kind(mode: int) -> str:
+    """Return what a non-regular lane entry is, in words."""
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def sweep_interval(max_age: float) -> float:
+    """Return the seconds between two sweeps of the parked queues for a max_age."""
+    return min(PARKED_SWEEP_SECONDS, max(MIN_PARKED_SWEEP_SECONDS, max_age / PARKED_SWEEPS_PER_AGE))
 
 
 def _same_file(info: os.stat_result, path: str) -> bool:

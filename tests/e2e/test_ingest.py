@@ -83,3 +83,24 @@ def test_a_lane_refuses_folders_and_permission_changes(world):
     ftp.rename("plain.bin", "renamed.bin")  # rename after upload stays allowed
     ftp.quit()
     assert sorted(os.listdir(world.layout.incoming("files"))) == ["renamed.bin"]
+
+
+def test_a_second_upload_of_a_name_not_yet_taken_is_refused_not_truncating_the_first(world):
+    """No sprinkler runs here: the first file stays in the lane. Its uploader may not
+    write it again (it is read-only to its owner), so the second STOR and an APPE get
+    553 and the file that got its 226 keeps its bytes; once it is gone, the name is free."""
+    world.add_lane("again")
+    ftp = world.ingest.login(world.lane_users["again"])
+    ftp.storbinary("STOR obs.xml", io.BytesIO(b"first version, acknowledged"))
+    for command in ("STOR obs.xml", "APPE obs.xml"):
+        with pytest.raises(ftplib.error_perm, match="553"):
+            ftp.storbinary(command, io.BytesIO(b"second"))
+    path = os.path.join(world.layout.incoming("again"), "obs.xml")
+    with open(path, "rb") as handle:
+        assert handle.read() == b"first version, acknowledged"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o460"
+    os.rename(path, path + ".taken")  # what the sprinkler does
+    ftp.storbinary("STOR obs.xml", io.BytesIO(b"second"))
+    ftp.quit()
+    with open(path, "rb") as handle:
+        assert handle.read() == b"second"

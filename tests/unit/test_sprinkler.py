@@ -379,9 +379,52 @@ def test_directories_and_symlinks_in_the_lane_are_left_alone(layout):
     lane = layout.incoming("lane")
     os.mkdir(os.path.join(lane, "subdir"))
     os.symlink("/etc/passwd", os.path.join(lane, "link"))
+    os.mkfifo(os.path.join(lane, "pipe"))
+    write(os.path.join(lane, "file"), b"delivered beside them")
     run_once(sprinkler)
-    assert sorted(os.listdir(lane)) == ["link", "subdir"]
-    assert spooled(layout, "lane:a") == {}
+    assert sorted(os.listdir(lane)) == ["link", "pipe", "subdir"]
+    assert spooled(layout, "lane:a") == {"file": b"delivered beside them"}
+    # Each is reported, with what it is, in the status; gone, it is forgotten.
+    odd = {entry["name"]: entry["kind"] for entry in sprinkler.snapshot()["odd_entries"]}
+    assert odd == {"link": "a symbolic link", "pipe": "a named pipe (FIFO)",
+                   "subdir": "a folder"}  # fmt: skip
+    assert "3 entries in the lane that are not files" in sprinkler.status()
+    os.rmdir(os.path.join(lane, "subdir"))
+    sprinkler._look_for_odd_entries()
+    assert sprinkler.snapshot()["odd_entries_total"] == 2
+
+
+def test_a_folder_made_in_the_lane_later_is_reported_within_one_sweep(layout):
+    sprinkler = make(layout)
+    run_once(sprinkler)
+    os.mkdir(os.path.join(layout.incoming("lane"), "made-by-root"))
+    sprinkler.next_sweep = 0.0
+    sprinkler.step()
+    assert sprinkler.snapshot()["odd_entries"] == [{"name": "made-by-root", "kind": "a folder"}]
+
+
+def test_parked_queues_are_swept_often_enough_for_their_max_age():
+    assert sprinkler_module.sweep_interval(60) == 3.0  # the smallest allowed max_age
+    assert sprinkler_module.sweep_interval(86400) == 60.0
+    assert sprinkler_module.sweep_interval(1) == 1.0
+
+
+def test_a_parked_file_reaches_the_dead_letters_soon_after_max_age(layout):
+    parked = output(layout, "lane:svc", "subscriber svc: no passing instance")
+    spec = SprinklerSpec(lane="lane", incoming=layout.incoming("lane"),
+                         staging=layout.staging("lane"), outputs=(parked,), max_age=2)  # fmt: skip
+    sprinkler = Sprinkler(spec)
+    sprinkler.prepare()
+    run_once(sprinkler)
+    write(os.path.join(layout.incoming("lane"), "waits"), b"x")
+    sprinkler.on_names(["waits"])
+    taken = time.time()
+    while not deadletter.entries(layout.dead("lane:svc")) and time.time() - taken < 20:
+        time.sleep(min(1.0, sprinkler.step() or 1.0))
+    letters = deadletter.entries(layout.dead("lane:svc"))
+    assert [letter.name for letter in letters] == ["waits"]
+    # Set aside after its age and within one sweep interval (1 s) more, plus a loop turn.
+    assert letters[0].buried_at >= taken + 2 - 1
 
 
 def test_a_file_still_open_is_looked_at_less_and_less_often(layout):
